@@ -1,0 +1,168 @@
+//! Password login with throttling, server-side sessions, logout.
+//!
+//! Sessions live in the database (so any replica serves any request); the cookie carries a
+//! random secret of which only the SHA-256 digest is stored. Failed logins are counted per
+//! account and per client address over a sliding window; past the limit, even a correct password
+//! is refused until the window has passed.
+
+use crate::{Actor, Env, accounts, audit};
+use chrono::Duration;
+use kern::{Error, Principal, Result, secret};
+use serde_json::json;
+use store::accounts::{self as db, Session};
+
+/// A successful login: the cookie value (shown to the browser only) and who signed in.
+#[derive(Debug, Clone)]
+pub struct LoginOk {
+    pub session_token: String,
+    pub principal: Principal,
+}
+
+fn throttled(env: &Env) -> Error {
+    Error::TooManyRequests {
+        message: format!(
+            "Zu viele fehlgeschlagene Anmeldeversuche. Bitte warten Sie {} Minuten.",
+            env.config.security.throttle_window_minutes
+        ),
+        retry_after_secs: (env.config.security.throttle_window_minutes * 60) as u64,
+    }
+}
+
+/// Checks user name and password and opens a session.
+pub async fn login(
+    env: &Env,
+    username: &str,
+    password: &str,
+    address: &str,
+    user_agent: &str,
+) -> Result<LoginOk> {
+    let now = env.now();
+    let sec = &env.config.security;
+    let username = username.trim();
+    let window_start = now - Duration::minutes(sec.throttle_window_minutes);
+    let (by_user, by_addr) = db::recent_failures(&env.db, username, address, window_start).await?;
+    if by_user >= sec.max_failures_per_account || by_addr >= sec.max_failures_per_address {
+        audit::record(
+            env,
+            &Actor::new(Principal::Anonymous, address),
+            "session.throttled",
+            &format!("username:{username}"),
+            json!({ "failures_account": by_user, "failures_address": by_addr }),
+        )
+        .await?;
+        return Err(throttled(env));
+    }
+    let user = db::user_by_username(&env.db, username).await?;
+    let ok = accounts::verify_password(
+        password,
+        user.as_ref().and_then(|u| u.password_hash.as_deref()),
+    )
+    .await;
+    let user = match user {
+        Some(u) if ok && u.active => u,
+        _ => {
+            db::record_login_attempt(&env.db, username, address, false, now).await?;
+            audit::record(
+                env,
+                &Actor::new(Principal::Anonymous, address),
+                "session.login_failed",
+                &format!("username:{username}"),
+                json!({}),
+            )
+            .await?;
+            return Err(Error::Unauthorized(
+                "Benutzername oder Passwort ist falsch.".into(),
+            ));
+        }
+    };
+    db::record_login_attempt(&env.db, username, address, true, now).await?;
+    open(env, &user, address, user_agent, "password").await
+}
+
+/// Opens a session for a user who has been authenticated (by password or by OIDC).
+pub async fn open(
+    env: &Env,
+    user: &db::User,
+    address: &str,
+    user_agent: &str,
+    method: &str,
+) -> Result<LoginOk> {
+    let now = env.now();
+    let token = secret::new_secret(env.rng.as_ref());
+    let principal = accounts::principal_of(env, user).await?;
+    let mut tx = env.db.begin().await?;
+    db::create_session(
+        &mut tx,
+        &Session {
+            id_hash: secret::digest(&token),
+            user_id: user.id,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + Duration::hours(env.config.security.session_idle_hours),
+            address: address.to_string(),
+            user_agent: user_agent.chars().take(200).collect(),
+        },
+    )
+    .await?;
+    audit::record_tx(
+        env,
+        &mut tx,
+        &Actor::new(principal.clone(), address),
+        "session.login",
+        &format!("user:{}", user.id),
+        json!({ "method": method }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(LoginOk {
+        session_token: token,
+        principal,
+    })
+}
+
+/// The principal behind a session cookie, or `None` if the session is unknown, expired or the
+/// account inactive. Slides the expiry forward (at most once a minute).
+pub async fn resolve(env: &Env, session_token: &str) -> Result<Option<Principal>> {
+    let now = env.now();
+    let hash = secret::digest(session_token);
+    let Some(s) = db::session(&env.db, &hash, now).await? else {
+        return Ok(None);
+    };
+    let Some(user) = db::user_by_id(&env.db, s.user_id).await? else {
+        return Ok(None);
+    };
+    if !user.active {
+        return Ok(None);
+    }
+    if now - s.last_seen_at > Duration::minutes(1) {
+        db::touch_session(
+            &env.db,
+            &hash,
+            now,
+            now + Duration::hours(env.config.security.session_idle_hours),
+        )
+        .await?;
+    }
+    Ok(Some(accounts::principal_of(env, &user).await?))
+}
+
+/// Ends a session.
+pub async fn logout(env: &Env, session_token: &str, actor: &Actor) -> Result<()> {
+    db::delete_session(&env.db, &secret::digest(session_token)).await?;
+    if !actor.principal.is_anonymous() {
+        let object = actor
+            .user_id()
+            .map(|i| format!("user:{i}"))
+            .unwrap_or_default();
+        audit::record(env, actor, "session.logout", &object, json!({})).await?;
+    }
+    Ok(())
+}
+
+/// Housekeeping: drops expired sessions and login attempts older than a day.
+pub async fn purge(env: &Env) -> Result<(u64, u64)> {
+    let now = env.now();
+    let s = db::purge_expired_sessions(&env.db, now).await?;
+    let a = db::purge_login_attempts(&env.db, now - Duration::hours(24)).await?;
+    Ok((s, a))
+}
