@@ -10,6 +10,8 @@ pub mod metrics;
 pub mod middleware;
 pub mod pages;
 pub mod templates;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use axum::Router;
 use kern::i18n::I18n;
