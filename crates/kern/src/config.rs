@@ -30,6 +30,65 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// Directory whose templates override the built-in ones (a city's own look).
     pub templates_dir: Option<PathBuf>,
+    pub sta: StaConfig,
+    pub mqtt: MqttConfig,
+}
+
+/// The MQTT side of the SensorThings API: an embedded broker, or a bridge to an external one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Runs MQTT at all (`false`: no broker, no bridge, no `/mqtt`).
+    pub enabled: bool,
+    /// TCP address of the embedded broker. Unset: `127.0.0.1:1884` (not 1883, where a system
+    /// Mosquitto may run), and if that is taken the broker runs over WebSocket at `/mqtt` only.
+    pub listen: Option<String>,
+    /// An external broker `mqtt://[USER[:PASSWORD]@]HOST[:PORT]`; then no embedded broker runs.
+    pub url: Option<String>,
+    /// Client id at the external broker: stable for a replica, unique among replicas. Empty:
+    /// `stadtkern-HOSTNAME-PORT`.
+    pub client_id: String,
+    /// Shared-subscription group of all replicas at the external broker.
+    pub share_group: String,
+    /// Stores Observations published to the external broker's create topics (its access
+    /// control decides who may publish there).
+    pub external_create: bool,
+    /// Put before every topic at the external broker (`stadt-a/` gives `stadt-a/v1.1/Things`),
+    /// for a broker several instances share. Empty: `v1.1/...`, as the standard has it.
+    pub topic_prefix: String,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            enabled: true,
+            listen: None,
+            url: None,
+            client_id: String::new(),
+            share_group: "stadtkern".into(),
+            external_create: true,
+            topic_prefix: String::new(),
+        }
+    }
+}
+
+/// The SensorThings API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaConfig {
+    /// Entities per page when a request gives no `$top`.
+    pub default_top: u64,
+    /// The largest `$top` served; larger values are cut to it (with `@iot.nextLink`).
+    pub max_top: u64,
+}
+
+impl Default for StaConfig {
+    fn default() -> Self {
+        StaConfig {
+            default_top: 100,
+            max_top: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -133,6 +192,8 @@ impl Default for Config {
             log: LogConfig::default(),
             oidc: None,
             templates_dir: None,
+            sta: StaConfig::default(),
+            mqtt: MqttConfig::default(),
         }
     }
 }
@@ -205,11 +266,8 @@ impl Config {
                 ),
             );
         }
-        if !self.database.is_empty()
-            && !(self.database.starts_with("postgres://")
-                || self.database.starts_with("postgresql://")
-                || self.database.starts_with("sqlite:"))
-        {
+        let supported = ["postgres://", "postgresql://", "sqlite:"];
+        if !self.database.is_empty() && !supported.iter().any(|p| self.database.starts_with(p)) {
             inv.push(
                 "database",
                 format!(
@@ -218,9 +276,8 @@ impl Config {
                 ),
             );
         }
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let web = ["http://", "https://"];
+        if !self.public_url.is_empty() && !web.iter().any(|p| self.public_url.starts_with(p)) {
             inv.push("public_url", "must start with http:// or https://");
         }
         if self.http.body_limit_bytes < 1024 {
@@ -235,6 +292,29 @@ impl Config {
         if self.security.max_failures_per_account < 1 || self.security.max_failures_per_address < 1
         {
             inv.push("security", "failure limits must be at least 1");
+        }
+        if let Some(l) = &self.mqtt.listen
+            && l.parse::<SocketAddr>().is_err()
+        {
+            inv.push(
+                "mqtt.listen",
+                format!("'{l}' is not a socket address such as 127.0.0.1:1884"),
+            );
+        }
+        if let Some(u) = &self.mqtt.url
+            && !u.starts_with("mqtt://")
+        {
+            inv.push(
+                "mqtt.url",
+                format!("'{}' is not an mqtt://HOST:PORT URL", redact_url(u)),
+            );
+        }
+        let group = &self.mqtt.share_group;
+        if group.is_empty() || group.contains(['/', '+', '#']) {
+            inv.push(
+                "mqtt.share_group",
+                "must be a non-empty name without '/', '+' or '#'",
+            );
         }
         if let Some(o) = &self.oidc {
             if !(o.issuer.starts_with("https://") || o.issuer.starts_with("http://")) {

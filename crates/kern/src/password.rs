@@ -93,4 +93,18 @@ mod tests {
         assert!(!verify("x", "not a hash"));
         assert!(!verify("anything", dummy_hash()));
     }
+
+    #[test]
+    fn the_dummy_hash_is_checked_as_slowly_as_a_real_one() {
+        // If it did not parse, unknown user names would be answered at once and could be told
+        // apart from existing ones by the response time.
+        let parsed = PasswordHash::new(dummy_hash()).expect("the dummy hash parses");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        let real = hash("Grüne Laterne am Phoenixsee 7", &[3u8; 16]).unwrap();
+        assert_eq!(
+            PasswordHash::new(&real).unwrap().params,
+            parsed.params,
+            "the dummy hash uses the same cost parameters"
+        );
+    }
 }

@@ -40,6 +40,16 @@ pub fn eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// Standard base64 (with padding), for binary data in text formats.
+pub fn b64_encode(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// Decodes standard base64; `None` when malformed.
+pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,14 +74,4 @@ mod tests {
         assert_ne!(hmac_hex(b"k1", b"m"), hmac_hex(b"k2", b"m"));
         assert_eq!(hmac_hex(b"k1", b"m"), hmac_hex(b"k1", b"m"));
     }
-}
-
-/// Standard base64 (with padding), for binary data in text formats.
-pub fn b64_encode(b: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-/// Decodes standard base64; `None` when malformed.
-pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD.decode(s).ok()
 }

@@ -78,7 +78,7 @@ pub async fn verify_password(pw: &str, hash: Option<&str>) -> bool {
 
 /// Creates an account. Only admins may, except for the system itself (command line, demo).
 pub async fn create(env: &Env, actor: &Actor, new: NewAccount) -> Result<Account> {
-    if actor.address != "system" {
+    if !actor.is_system() {
         require_role(&actor.principal, Role::Admin)?;
     }
     let mut inv = Invalid::new();
@@ -180,7 +180,7 @@ pub async fn set_password(
     new_password: &str,
 ) -> Result<()> {
     let own = actor.user_id() == Some(user_id);
-    if actor.address != "system" && !own {
+    if !actor.is_system() && !own {
         require_role(&actor.principal, Role::Admin)?;
     }
     let user = db::user_by_id(&env.db, user_id)
@@ -214,7 +214,7 @@ pub async fn set_roles(
     roles: &[Role],
     org_units: &[i64],
 ) -> Result<()> {
-    if actor.address != "system" {
+    if !actor.is_system() {
         require_role(&actor.principal, Role::Admin)?;
     }
     if db::user_by_id(&env.db, user_id).await?.is_none() {
@@ -259,7 +259,7 @@ pub async fn update(
     email: &str,
     active: bool,
 ) -> Result<()> {
-    if actor.address != "system" {
+    if !actor.is_system() {
         require_role(&actor.principal, Role::Admin)?;
     }
     let mut inv = Invalid::new();

@@ -55,3 +55,25 @@ pub async fn list(env: &Env, who: &Principal, filter: &Filter) -> Result<Vec<Ent
 pub async fn verify(env: &Env) -> Result<Verdict> {
     store::audit::verify(&env.db).await
 }
+
+/// Checks the whole chain on behalf of a principal (admins only), for the admin page and API.
+pub async fn verify_as(env: &Env, who: &Principal) -> Result<Verdict> {
+    require_role(who, Role::Admin)?;
+    verify(env).await
+}
+
+/// One entry by its sequence number (admins only); `None` when it does not exist (for example
+/// because it was deleted, which `verify` reports).
+pub async fn entry(env: &Env, who: &Principal, seq: i64) -> Result<Option<Entry>> {
+    let found = list(
+        env,
+        who,
+        &Filter {
+            before_seq: Some(seq.saturating_add(1)),
+            limit: 1,
+            ..Filter::default()
+        },
+    )
+    .await?;
+    Ok(found.into_iter().find(|e| e.seq == seq))
+}

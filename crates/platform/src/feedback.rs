@@ -2,7 +2,7 @@
 //! admins see and close the reports.
 
 use crate::{Actor, Env, accounts::valid_email, audit, require_role};
-use kern::{Invalid, Principal, Result, Role};
+use kern::{Error, Invalid, Principal, Result, Role};
 use serde_json::json;
 pub use store::feedback::Feedback;
 
@@ -65,9 +65,15 @@ pub async fn list(env: &Env, who: &Principal) -> Result<Vec<Feedback>> {
     store::feedback::list(&env.db).await
 }
 
+/// Closes a report (admins only). A person closes it, so the report names who handled it; an
+/// admin token is refused.
 pub async fn mark_done(env: &Env, actor: &Actor, id: i64) -> Result<()> {
     require_role(&actor.principal, Role::Admin)?;
-    let by = actor.user_id().unwrap_or_default();
+    let Some(by) = actor.user_id() else {
+        return Err(Error::forbidden(
+            "Meldungen schließt eine angemeldete Person ab, kein API-Token.",
+        ));
+    };
     let mut tx = env.db.begin().await?;
     store::feedback::mark_done(&mut tx, id, by, env.now()).await?;
     audit::record_tx(

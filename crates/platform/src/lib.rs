@@ -26,6 +26,8 @@ pub struct Env {
     pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Random>,
+    /// The OIDC provider's metadata and keys, fetched on first use (see [`oidc`]).
+    pub(crate) oidc: Arc<oidc::Cache>,
 }
 
 impl std::fmt::Debug for Env {
@@ -41,6 +43,7 @@ impl Env {
             db,
             clock,
             rng,
+            oidc: Arc::default(),
         }
     }
 
@@ -62,10 +65,14 @@ impl Env {
 }
 
 /// Who did something, from where: what the audit log records.
+///
+/// The command line and the demo seeder act as the system, which may do what an admin may. That
+/// privilege is a private flag set only by [`Actor::system`], never derived from request data.
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
     pub principal: Principal,
     pub address: String,
+    system: bool,
 }
 
 impl Actor {
@@ -73,20 +80,26 @@ impl Actor {
         Actor {
             principal: Principal::Anonymous,
             address: "system".into(),
+            system: true,
         }
     }
     pub fn new(principal: Principal, address: impl Into<String>) -> Actor {
         Actor {
             principal,
             address: address.into(),
+            system: false,
         }
     }
     pub fn label(&self) -> String {
-        if self.address == "system" && self.principal.is_anonymous() {
+        if self.system {
             "system".into()
         } else {
             self.principal.actor_label()
         }
+    }
+    /// Whether this is the system itself (command line, seeding), not a request.
+    pub fn is_system(&self) -> bool {
+        self.system
     }
     pub fn user_id(&self) -> Option<i64> {
         self.principal.user().map(|u| u.id)

@@ -40,14 +40,19 @@ pub async fn login(
     let sec = &env.config.security;
     let username = username.trim();
     let window_start = now - Duration::minutes(sec.throttle_window_minutes);
+    // The attempt is counted (as failed) before the limits are checked, so that parallel
+    // guesses cannot all pass the check before any of them is recorded; the limits therefore
+    // compare with `>` (this attempt is among the ones counted).
+    let attempt = db::begin_login_attempt(&env.db, username, address, now).await?;
     let (by_user, by_addr) = db::recent_failures(&env.db, username, address, window_start).await?;
-    if by_user >= sec.max_failures_per_account || by_addr >= sec.max_failures_per_address {
+    if by_user > sec.max_failures_per_account || by_addr > sec.max_failures_per_address {
+        db::forget_login_attempt(&env.db, attempt).await?;
         audit::record(
             env,
             &Actor::new(Principal::Anonymous, address),
             "session.throttled",
             &format!("username:{username}"),
-            json!({ "failures_account": by_user, "failures_address": by_addr }),
+            json!({ "failures_account": by_user - 1, "failures_address": by_addr - 1 }),
         )
         .await?;
         return Err(throttled(env));
@@ -61,7 +66,6 @@ pub async fn login(
     let user = match user {
         Some(u) if ok && u.active => u,
         _ => {
-            db::record_login_attempt(&env.db, username, address, false, now).await?;
             audit::record(
                 env,
                 &Actor::new(Principal::Anonymous, address),
@@ -75,7 +79,7 @@ pub async fn login(
             ));
         }
     };
-    db::record_login_attempt(&env.db, username, address, true, now).await?;
+    db::login_attempt_succeeded(&env.db, attempt).await?;
     open(env, &user, address, user_agent, "password").await
 }
 

@@ -41,6 +41,35 @@ pub fn parse_scopes<S: AsRef<str>>(items: &[S]) -> Result<Vec<Scope>> {
     Ok(out)
 }
 
+fn check_name(name: &str, inv: &mut Invalid) {
+    if name.is_empty() || name.chars().count() > 100 {
+        inv.push("name", "Der Name muss 1 bis 100 Zeichen lang sein.");
+    }
+}
+
+/// Creates a token from scope names as a person typed them (admin page, JSON API): the name and
+/// every scope are checked together, so one answer lists every problem.
+pub async fn create_from_names<S: AsRef<str>>(
+    env: &Env,
+    actor: &Actor,
+    name: &str,
+    scope_names: &[S],
+) -> Result<CreatedToken> {
+    if !actor.is_system() {
+        require_role(&actor.principal, Role::Admin)?;
+    }
+    match parse_scopes(scope_names) {
+        Ok(scopes) => create(env, actor, name, &scopes).await,
+        Err(Error::Invalid(mut inv)) => {
+            let mut name_problems = Invalid::new();
+            check_name(name.trim(), &mut name_problems);
+            name_problems.problems.append(&mut inv.problems);
+            Err(Error::Invalid(name_problems))
+        }
+        Err(other) => Err(other),
+    }
+}
+
 /// Creates a token (admins, or the system through the command line).
 pub async fn create(
     env: &Env,
@@ -48,22 +77,16 @@ pub async fn create(
     name: &str,
     scopes: &[Scope],
 ) -> Result<CreatedToken> {
-    if actor.address != "system" {
+    if !actor.is_system() {
         require_role(&actor.principal, Role::Admin)?;
     }
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(Error::invalid(
-            "name",
-            "Der Name muss 1 bis 100 Zeichen lang sein.",
-        ));
-    }
+    let mut inv = Invalid::new();
+    check_name(name, &mut inv);
     if scopes.is_empty() {
-        return Err(Error::invalid(
-            "scopes",
-            "Mindestens eine Berechtigung ist nötig.",
-        ));
+        inv.push("scopes", "Mindestens eine Berechtigung ist nötig.");
     }
+    inv.into_result()?;
     let token = secret::new_api_token(env.rng.as_ref());
     let mut tx = env.db.begin().await?;
     let id = db::create_token(
@@ -120,7 +143,7 @@ pub async fn list_system(env: &Env) -> Result<Vec<ApiToken>> {
 
 /// Revokes a token.
 pub async fn revoke(env: &Env, actor: &Actor, token_id: i64) -> Result<ApiToken> {
-    if actor.address != "system" {
+    if !actor.is_system() {
         require_role(&actor.principal, Role::Admin)?;
     }
     let t = db::token_by_id(&env.db, token_id)

@@ -60,6 +60,11 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Load generators for the figures in BENCHMARKS.md (loopback targets only).
+    #[command(subcommand)]
+    Bench(BenchCmd),
+    /// Keep posting live values for the demo city's sensors (SensorThings CreateObservations).
+    Simulate(SimulateArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -67,6 +72,12 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8080).
     #[arg(long, env = "STADTKERN_LISTEN")]
     pub listen: Option<String>,
+    /// Address of the embedded MQTT broker (default 127.0.0.1:1884; used when no --mqtt-url).
+    #[arg(long, env = "STADTKERN_MQTT_LISTEN")]
+    pub mqtt_listen: Option<String>,
+    /// An external MQTT broker, mqtt://HOST:PORT (e.g. Mosquitto); then no embedded broker runs.
+    #[arg(long, env = "STADTKERN_MQTT_URL")]
+    pub mqtt_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,4 +142,73 @@ pub enum AuditCmd {
         #[arg(long, default_value_t = 50)]
         limit: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Closed-loop HTTP GET load: requests/s, latency percentiles and errors.
+    Http(BenchHttpArgs),
+    /// SensorThings figures: ingest, latest values, $count and paging on a large database.
+    Sta(BenchStaArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchStaArgs {
+    /// Database to measure (created empty): sqlite://PATH or postgres://... (default: SQLite
+    /// in a temporary directory).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Observations in the database for the read figures.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub observations: u64,
+    /// Datastreams in the database.
+    #[arg(long, default_value_t = 10_000)]
+    pub datastreams: u64,
+    /// Observations sent through CreateObservations for the ingest figure.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub ingest: u64,
+    /// Observations per CreateObservations request.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: u64,
+    /// Requests in flight at the same time during ingest.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SimulateArgs {
+    /// The Stadtkern instance to post to.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An API token with the scope sta:write.
+    #[arg(long, env = "STADTKERN_TOKEN")]
+    pub token: Option<String>,
+    /// Time between two rounds of values, such as 5s or 1m.
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    /// Stop after this many rounds (default: run until interrupted).
+    #[arg(long)]
+    pub rounds: Option<u64>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchHttpArgs {
+    /// The URL to request; only loopback hosts (127.0.0.0/8, ::1, localhost) are accepted.
+    #[arg(long)]
+    pub url: String,
+    /// Number of clients sending requests at the same time.
+    #[arg(long, default_value_t = 200)]
+    pub concurrency: usize,
+    /// How long to measure, such as 20s, 500ms or 1m.
+    #[arg(long, default_value = "20s")]
+    pub duration: String,
+    /// How long to send load before measuring (not counted).
+    #[arg(long, default_value = "3s")]
+    pub warmup: String,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -23,6 +23,12 @@ pub fn load(global: &Global, serve: &ServeArgs) -> Result<Config, String> {
     if let Some(l) = &serve.listen {
         cfg.listen = l.clone();
     }
+    if let Some(l) = &serve.mqtt_listen {
+        cfg.mqtt.listen = Some(l.clone());
+    }
+    if let Some(u) = &serve.mqtt_url {
+        cfg.mqtt.url = Some(u.clone());
+    }
     if let Ok(v) = std::env::var("STADTKERN_PUBLIC_URL") {
         cfg.public_url = v;
     }

@@ -1,7 +1,9 @@
 //! The `stadtkern` binary's library part: configuration layering, wiring, commands.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod simulate;
 
 use cli::{AuditCmd, Cli, Command, ServeArgs, TokenCmd, UserCmd};
 use kern::{Config, OsRandom, Role, SystemClock};
@@ -100,6 +102,11 @@ fn init_logging(cfg: &Config) {
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let cli = match cli.command {
+        Command::Bench(b) => return bench::run(b).await,
+        Command::Simulate(a) => return simulate::run(a).await,
+        command => Cli { command, ..cli },
+    };
     let demo = matches!(cli.command, Command::Demo(_));
     let serve_args = match &cli.command {
         Command::Serve(a) | Command::Demo(a) => a.clone(),
@@ -192,6 +199,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 }),
             }
         }
+        Command::Bench(b) => bench::run(b).await,
+        Command::Simulate(a) => simulate::run(a).await,
         Command::Audit(AuditCmd::List { limit }) => {
             let db = open(&cfg).await?;
             for e in store::audit::list(
@@ -239,7 +248,52 @@ async fn shutdown_signal() {
 
 /// Module seeders for the demo city, in order.
 pub fn demo_seeders() -> Vec<platform::demo::Seeder> {
-    Vec::new()
+    vec![sensorthings::demo::SEEDER]
+}
+
+/// The MQTT side of the SensorThings API: the embedded broker, or the bridge to the broker of
+/// `--mqtt-url`; also serves MQTT over WebSocket at `/mqtt`.
+async fn start_mqtt(
+    cfg: &Config,
+    env: &Env,
+    state: &web::AppState,
+) -> Result<Option<mqtt::Mqtt>, Failure> {
+    if !cfg.mqtt.enabled {
+        return Ok(None);
+    }
+    let port = cfg.listen.rsplit(':').next().unwrap_or("8080");
+    let client_id = if cfg.mqtt.client_id.is_empty() {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "host".into());
+        format!("stadtkern-{host}-{port}")
+    } else {
+        cfg.mqtt.client_id.clone()
+    };
+    let settings = mqtt::Settings {
+        listen: cfg.mqtt.listen.clone(),
+        url: cfg.mqtt.url.clone(),
+        client_id,
+        share_group: cfg.mqtt.share_group.clone(),
+        external_create: cfg.mqtt.external_create,
+        topic_prefix: cfg.mqtt.topic_prefix.clone(),
+    };
+    let m = mqtt::Mqtt::start(env.clone(), state.sta.clone(), &settings)
+        .await
+        .map_err(Failure::usage)?;
+    let _ = state.mqtt_ws.set(m.ws_acceptor());
+    let ws = mqtt::ws_endpoint(&cfg.public_url());
+    match (&m, m.tcp_addr()) {
+        (mqtt::Mqtt::External(b), _) => {
+            println!("MQTT: bridge to {} (WebSocket {ws})", b.endpoint())
+        }
+        (_, Some(a)) => println!("MQTT: embedded broker on mqtt://{a} (WebSocket {ws})"),
+        (_, None) => println!("MQTT: embedded broker over WebSocket only ({ws})"),
+    }
+    Ok(Some(m))
 }
 
 async fn serve(cfg: Config, demo: bool) -> Result<(), Failure> {
@@ -256,6 +310,8 @@ async fn serve(cfg: Config, demo: bool) -> Result<(), Failure> {
         }
     }
     let state = web::AppState::new(env.clone()).await?;
+    // Kept alive for the whole run (the broker or the bridge).
+    let _mqtt = start_mqtt(&cfg, &env, &state).await?;
     let housekeeping = env.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -288,10 +344,14 @@ async fn serve(cfg: Config, demo: bool) -> Result<(), Failure> {
 }
 
 async fn token(cfg: Config, cmd: TokenCmd) -> Result<(), Failure> {
+    // Bad input is refused before the instance is touched (or its database created).
+    let scopes = match &cmd {
+        TokenCmd::Create { scopes, .. } => platform::tokens::parse_scopes(scopes)?,
+        _ => Vec::new(),
+    };
     let env = env_for(cfg.clone(), open(&cfg).await?);
     match cmd {
-        TokenCmd::Create { name, scopes } => {
-            let scopes = platform::tokens::parse_scopes(&scopes)?;
+        TokenCmd::Create { name, .. } => {
             let t = platform::tokens::create(&env, &Actor::system(), &name, &scopes).await?;
             println!("{}", t.token);
         }

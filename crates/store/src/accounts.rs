@@ -505,6 +505,58 @@ pub async fn record_login_attempt(
     .map(|_| ())
 }
 
+/// Records an attempt that counts as failed until [`login_attempt_succeeded`] says otherwise,
+/// and returns its id. Recording before the password is checked is what makes the throttle hold
+/// against parallel guesses: every attempt in flight is already counted.
+pub async fn begin_login_attempt(
+    db: &Db,
+    username: &str,
+    address: &str,
+    at: DateTime<Utc>,
+) -> Result<i64> {
+    #[derive(sqlx::FromRow)]
+    struct Id {
+        id: i64,
+    }
+    let r: Id = db
+        .write_returning(
+            &Query::insert()
+                .into_table(id("login_attempts"))
+                .columns([id("at"), id("username"), id("address"), id("success")])
+                .values_panic([at.into(), username.into(), address.into(), false.into()])
+                .returning_col(id("id"))
+                .take(),
+        )
+        .await?;
+    Ok(r.id)
+}
+
+/// Marks an attempt begun with [`begin_login_attempt`] as successful.
+pub async fn login_attempt_succeeded(db: &Db, attempt_id: i64) -> Result<()> {
+    db.execute(
+        &Query::update()
+            .table(id("login_attempts"))
+            .value(id("success"), true)
+            .and_where(Expr::col(id("id")).eq(attempt_id))
+            .take(),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Forgets an attempt that was refused before its password was checked (throttled), so that
+/// waiting out the window is enough.
+pub async fn forget_login_attempt(db: &Db, attempt_id: i64) -> Result<()> {
+    db.execute(
+        &Query::delete()
+            .from_table(id("login_attempts"))
+            .and_where(Expr::col(id("id")).eq(attempt_id))
+            .take(),
+    )
+    .await
+    .map(|_| ())
+}
+
 #[derive(sqlx::FromRow)]
 struct Count {
     n: i64,
@@ -584,14 +636,47 @@ pub async fn take_oidc_login(db: &Db, state: &str) -> Result<Option<OidcLogin>> 
         )
         .await?;
     if l.is_some() {
-        tx.execute(
-            &Query::delete()
-                .from_table(id("oidc_logins"))
-                .and_where(Expr::col(id("state")).eq(state))
-                .take(),
-        )
-        .await?;
+        let n = tx
+            .execute(
+                &Query::delete()
+                    .from_table(id("oidc_logins"))
+                    .and_where(Expr::col(id("state")).eq(state))
+                    .take(),
+            )
+            .await?;
+        // A concurrent taker that deleted the row first wins; this one gets nothing (on
+        // PostgreSQL both can read the row, but only one delete affects it).
+        if n == 0 {
+            tx.commit().await?;
+            return Ok(None);
+        }
     }
     tx.commit().await?;
     Ok(l)
+}
+
+// ---- OIDC login housekeeping ----
+
+/// Forgets pending OIDC logins started before `before` (abandoned at the provider).
+pub async fn purge_oidc_logins(db: &Db, before: DateTime<Utc>) -> Result<u64> {
+    db.execute(
+        &Query::delete()
+            .from_table(id("oidc_logins"))
+            .and_where(Expr::col(id("created_at")).lt(before))
+            .take(),
+    )
+    .await
+}
+
+/// How many OIDC logins are pending (for tests and the admin overview).
+pub async fn count_oidc_logins(db: &Db) -> Result<i64> {
+    let c: Count = db
+        .fetch_one(
+            &Query::select()
+                .expr_as(Expr::col(sea_query::Asterisk).count(), id("n"))
+                .from(id("oidc_logins"))
+                .take(),
+        )
+        .await?;
+    Ok(c.n)
 }

@@ -171,7 +171,14 @@ pub async fn list(db: &Db, f: &Filter) -> Result<Vec<Entry>> {
         q.and_where(Expr::col(id("actor")).eq(a.as_str()));
     }
     if let Some(a) = &f.action_prefix {
-        q.and_where(Expr::col(id("action")).like(format!("{}%", a.replace(['%', '_'], ""))));
+        let escaped = a
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        q.and_where(
+            Expr::col(id("action"))
+                .like(sea_query::LikeExpr::new(format!("{escaped}%")).escape('\\')),
+        );
     }
     if let Some(o) = &f.object {
         q.and_where(Expr::col(id("object")).eq(o.as_str()));

@@ -115,6 +115,9 @@ pub async fn columns(db: &Db, table: &str) -> Result<Vec<Column>> {
             .map_err(db_err)?;
             Ok(rows
                 .into_iter()
+                // SensorThings keeps a PostGIS copy of its GeoJSON: derived, so it is not
+                // carried but rebuilt after a restore (also when moving from SQLite).
+                .filter(|c| !(table.starts_with("sta_") && c.name == "geom"))
                 .map(|c| {
                     if c.data_type == "USER-DEFINED" {
                         Column {
@@ -450,7 +453,7 @@ pub async fn restore<R: Read>(db: &Db, input: R) -> Result<Summary> {
                     .and_then(J::as_str)
                     .ok_or_else(|| bad("table line without a name"))?
                     .to_string();
-                if !existing.iter().any(|t| *t == table) && table != "schema_migrations" {
+                if !existing.contains(&table) && table != "schema_migrations" {
                     return Err(bad(format!(
                         "the backup has a table '{table}' that this Stadtkern does not know"
                     )));
@@ -496,7 +499,14 @@ pub async fn restore<R: Read>(db: &Db, input: R) -> Result<Summary> {
             "the backup is incomplete (no end marker): nothing was restored",
         ));
     }
+    // Derived SensorThings counters: recomputed, whatever the triggers added during the restore.
+    for sql in crate::migrations_sta_extras::rebuild_stats() {
+        tx.raw_execute(&sql).await?;
+    }
     if backend == Backend::Postgres {
+        for sql in crate::migrations_sta::REBUILD_GEOMETRY {
+            tx.raw_execute(sql).await?;
+        }
         for table in migrations::TABLES {
             let cols = columns(db, table).await?;
             if cols.iter().any(|c| c.name == "id" && c.kind == Kind::Int) {
@@ -523,9 +533,25 @@ pub async fn snapshot(db: &Db) -> Result<Vec<(String, Vec<J>)>> {
             J::Object(o) if o.contains_key("table") => {
                 out.push((o["table"].as_str().unwrap_or_default().to_string(), vec![]))
             }
-            J::Array(_) => {
+            J::Array(cells) => {
                 if let Some(last) = out.last_mut() {
-                    last.1.push(j)
+                    // JSON columns carry their text; compare what it means, not how a backend
+                    // spells it (PostgreSQL's jsonb reorders keys and adds spaces).
+                    let cells = cells
+                        .into_iter()
+                        .map(|c| match c {
+                            J::Object(mut o) if o.len() == 1 && o.contains_key("json") => {
+                                if let Some(J::String(s)) = o.get("json")
+                                    && let Ok(parsed) = serde_json::from_str::<J>(s)
+                                {
+                                    o.insert("json".into(), parsed);
+                                }
+                                J::Object(o)
+                            }
+                            other => other,
+                        })
+                        .collect();
+                    last.1.push(J::Array(cells))
                 }
             }
             _ => {}
@@ -533,6 +559,11 @@ pub async fn snapshot(db: &Db) -> Result<Vec<(String, Vec<J>)>> {
     }
     // The applied_at times of migrations differ between instances by nature.
     out.retain(|(t, _)| t != "schema_migrations");
+    // Rows in a canonical order: tables without an `id` come out in physical order, which
+    // differs between backends and after updates.
+    for (_, rows) in &mut out {
+        rows.sort_by_cached_key(|r| r.to_string());
+    }
     Ok(out)
 }
 

@@ -26,19 +26,29 @@ macro_rules! bind_all {
                 Value::Char(v) => q.bind(v.map(|c| c.to_string())),
                 Value::Bytes(v) => q.bind(v),
                 Value::Json(v) => q.bind(v.map(|j| sqlx::types::Json(*j))),
-                Value::ChronoDateTimeUtc(v) => q.bind(v),
+                Value::ChronoDateTimeUtc(v) => q.bind(v.map(micros)),
                 Value::ChronoDate(v) => q.bind(v.map(|d| d.to_string())),
                 Value::ChronoTime(v) => q.bind(v.map(|d| d.to_string())),
-                Value::ChronoDateTime(v) => q.bind(v.map(|d| d.and_utc())),
-                Value::ChronoDateTimeLocal(v) => q.bind(v.map(|d| d.with_timezone(&chrono::Utc))),
+                Value::ChronoDateTime(v) => q.bind(v.map(|d| micros(d.and_utc()))),
+                Value::ChronoDateTimeLocal(v) => {
+                    q.bind(v.map(|d| micros(d.with_timezone(&chrono::Utc))))
+                }
                 Value::ChronoDateTimeWithTimeZone(v) => {
-                    q.bind(v.map(|d| d.with_timezone(&chrono::Utc)))
+                    q.bind(v.map(|d| micros(d.with_timezone(&chrono::Utc))))
                 }
                 other => panic!("unsupported SQL value type: {other:?}"),
             };
         }
         q
     }};
+}
+
+/// Times are stored to the microsecond on both backends: PostgreSQL keeps no more, so SQLite
+/// must not either, or an instance would change when it moves between them (backup/restore)
+/// and comparisons would differ by backend.
+fn micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
 }
 
 pub(crate) fn sqlite(sql: &str, values: Values) -> Query<'_, Sqlite, SqliteArguments<'_>> {

@@ -9,7 +9,11 @@
 //! writers queue instead of failing with SQLITE_BUSY. PostgreSQL uses one pool.
 
 mod bind;
+pub mod cells;
 pub mod migrations;
+mod migrations_sta;
+pub mod migrations_sta_extras;
+pub mod sqlite_geo;
 
 pub mod accounts;
 pub mod audit;
@@ -33,6 +37,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use cells::{Cell, Cells};
 pub use sea_query;
 
 /// Which SQL dialect a database speaks.
@@ -152,6 +157,7 @@ impl Db {
                 .pragma("cache_size", "-32000")
                 .disable_statement_logging();
             let write = SqlitePoolOptions::new()
+                .after_connect(|c, _| Box::pin(sqlite_geo::register(c)))
                 .max_connections(1)
                 .min_connections(1)
                 .acquire_timeout(Duration::from_secs(30))
@@ -164,6 +170,7 @@ impl Db {
                     )
                 })?;
             let read = SqlitePoolOptions::new()
+                .after_connect(|c, _| Box::pin(sqlite_geo::register(c)))
                 .max_connections(opts.max_connections.max(2))
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(base.read_only(true))
@@ -347,9 +354,16 @@ impl Db {
 
     /// Starts a write transaction. On SQLite it runs on the single writer connection, so
     /// transactions are serialised; on PostgreSQL it is READ COMMITTED.
+    ///
+    /// SQLite transactions start IMMEDIATE: they take the write lock at once (waiting for it up
+    /// to the busy timeout). A deferred transaction that reads first and writes later fails with
+    /// SQLITE_BUSY(_SNAPSHOT) when another process (a second replica, the command line next to
+    /// a running server) committed in between, and the busy timeout cannot help it.
     pub async fn begin(&self) -> Result<Tx> {
         match &*self.pools {
-            Pools::Sqlite { write, .. } => Ok(Tx::Sqlite(write.begin().await.map_err(db_err)?)),
+            Pools::Sqlite { write, .. } => Ok(Tx::Sqlite(
+                write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?,
+            )),
             Pools::Postgres { pool } => Ok(Tx::Postgres(pool.begin().await.map_err(db_err)?)),
         }
     }

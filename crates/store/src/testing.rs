@@ -26,10 +26,55 @@ impl std::ops::Deref for TestDb {
     }
 }
 
+/// Test schemas older than this are left over from earlier runs (a test does not drop its
+/// schema when it ends) and are removed when the next test database is made, so that the
+/// catalog, and with it every `information_schema` query, does not grow without end.
+const STALE_AFTER_SECS: u64 = 6 * 3600;
+
+// Test schemas are named by the wall clock so that stale ones can be recognised.
+#[allow(clippy::disallowed_methods)]
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+// Schema names only need to be unique, not reproducible: no Random parameter here.
+#[allow(clippy::disallowed_methods)]
 fn unique_name() -> String {
     use rand::Rng;
     let n: u64 = rand::thread_rng().r#gen();
-    format!("t_{n:016x}")
+    format!("t_{}_{n:016x}", unix_secs())
+}
+
+/// Drops test schemas of earlier runs (best effort: a failure only leaves them for later).
+async fn drop_stale_schemas(admin: &Db) {
+    let crate::Pools::Postgres { pool } = &*admin.pools else {
+        return;
+    };
+    let Ok(names) = sqlx::query_scalar::<_, String>(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^t_[0-9]+_[0-9a-f]{16}$'",
+    )
+    .fetch_all(pool)
+    .await
+    else {
+        return;
+    };
+    let cutoff = unix_secs().saturating_sub(STALE_AFTER_SECS);
+    let _ = admin.raw_execute("SET lock_timeout = '2s'").await;
+    for name in names {
+        let created = name
+            .split('_')
+            .nth(1)
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        if created < cutoff {
+            let _ = admin
+                .raw_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .await;
+        }
+    }
 }
 
 impl TestDb {
@@ -65,6 +110,7 @@ impl TestDb {
                     .await
                     .expect("create schema");
                 tx.commit().await.expect("commit");
+                drop_stale_schemas(&admin).await;
                 admin.close().await;
                 let opts = OpenOptions {
                     max_connections: 8,

@@ -51,7 +51,9 @@ pub fn from_multipart(body: &[u8], boundary: &str) -> Option<String> {
     let delim = format!("--{boundary}");
     let text = String::from_utf8_lossy(body);
     for part in text.split(delim.as_str()) {
-        let (head, content) = part.split_once("\r\n\r\n")?;
+        let Some((head, content)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
         if head.contains("name=\"csrf\"") {
             return Some(content.trim_end_matches("\r\n").trim().to_string());
         }

@@ -3,12 +3,14 @@
 //!
 //! Handlers are thin: typed extractor -> domain call (`platform`, module crates) -> render.
 
+pub mod api;
 pub mod csrf;
 pub mod ctx;
 pub mod error;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;
+pub mod sta;
 pub mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -32,7 +34,14 @@ pub struct AppState {
     /// Keys CSRF tokens; the instance secret shared by all replicas.
     pub secret: Arc<Vec<u8>>,
     pub limiter: Arc<middleware::RateLimiter>,
+    /// The SensorThings API's after-commit hooks and MQTT endpoints (the MQTT side listens).
+    pub sta: sensorthings::mqtt::Hooks,
+    /// Serves MQTT over WebSocket at `/mqtt` once the MQTT side runs (set once at start).
+    pub mqtt_ws: Arc<std::sync::OnceLock<MqttWs>>,
 }
+
+/// Takes one MQTT-over-WebSocket connection as a byte stream (the broker, or a pipe to it).
+pub type MqttWs = Arc<dyn Fn(tokio::io::DuplexStream) + Send + Sync>;
 
 impl AppState {
     /// Builds the state for an environment whose database is migrated.
@@ -47,6 +56,8 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::new()),
             secret: Arc::new(secret),
             limiter: Arc::new(limiter),
+            sta: sensorthings::mqtt::Hooks::default(),
+            mqtt_ws: Arc::new(std::sync::OnceLock::new()),
         })
     }
 }
@@ -55,6 +66,8 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .merge(pages::router())
+        .merge(api::router())
+        .merge(sta::router())
         .merge(metrics::router());
     middleware::wrap(routes, state)
 }

@@ -25,6 +25,24 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 font-src 'self'; connect-src 'self' ws: wss:; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; \
 form-action 'self'; frame-ancestors 'none'";
 
+/// The CSP of this instance. With OIDC login, `form-action` also names the provider's origin:
+/// the login button posts to `/auth/oidc/start`, which redirects there, and browsers check
+/// redirects after a form submission against `form-action`.
+pub fn csp(config: &kern::Config) -> std::borrow::Cow<'static, str> {
+    let origin = config
+        .oidc
+        .as_ref()
+        .and_then(|o| url::Url::parse(&o.issuer).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null");
+    match origin {
+        Some(o) => CSP
+            .replace("form-action 'self'", &format!("form-action 'self' {o}"))
+            .into(),
+        None => CSP.into(),
+    }
+}
+
 /// Per-address limits on public write endpoints (anonymous POSTs), kept in memory per replica.
 pub struct RateLimiter {
     inner: DefaultKeyedRateLimiter<String>,
@@ -49,6 +67,9 @@ pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
     let body_limit = state.env.config.http.body_limit_bytes;
     routes
         .fallback(not_found)
+        // A panicking handler becomes an internal error like any other: logged with the
+        // request id, answered with the error page (headers, request id, nothing leaked).
+        .layer(CatchPanicLayer::custom(handler_panicked))
         .layer(from_fn_with_state(state.clone(), csrf_and_rate_limit))
         .layer(from_fn_with_state(state.clone(), metrics_layer))
         .layer(RequestBodyLimitLayer::new(body_limit))
@@ -71,12 +92,40 @@ pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
         .with_state(state)
 }
 
+fn handler_panicked(panic: Box<dyn std::any::Any + Send>) -> Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    crate::WebError(kern::Error::Internal(format!("handler panicked: {what}"))).into_response()
+}
+
 async fn not_found() -> crate::WebError {
     crate::WebError(kern::Error::not_found("Die Seite wurde nicht gefunden."))
 }
 
 fn new_request_id(state: &AppState) -> String {
     hex::encode(state.env.rng.bytes(8))
+}
+
+/// An X-Forwarded-For entry as an IP address (proxies may add a port).
+fn forwarded_ip(entry: &str) -> Option<String> {
+    entry
+        .parse::<std::net::IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(|ip| ip.to_string())
+}
+
+/// Whether the request carries an `Authorization: Bearer ...` header. Other schemes (Basic,
+/// which browsers attach on their own) do not make a request a machine client's.
+fn has_bearer(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim_start().split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
 }
 
 fn peer_is_trusted(state: &AppState, peer: &str) -> bool {
@@ -118,7 +167,10 @@ async fn request_basics(State(state): State<AppState>, mut req: Request, next: N
                     .map(str::trim)
                     .rfind(|a| !a.is_empty() && !peer_is_trusted(&state, a))
             })
-            .map(str::to_string)
+            // Only an address counts: anything else in the header is not from a proxy that
+            // appends the peer it saw, and words such as "system" must never become an actor's
+            // address.
+            .and_then(forwarded_ip)
             .unwrap_or(peer.clone())
     } else {
         peer.clone()
@@ -162,7 +214,7 @@ async fn request_basics(State(state): State<AppState>, mut req: Request, next: N
         "camera=(), microphone=(), geolocation=(self)",
     );
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        set(h, "content-security-policy", CSP);
+        set(h, "content-security-policy", &csp(&state.env.config));
     }
     if tls {
         set(
@@ -212,10 +264,18 @@ async fn csrf_and_rate_limit(State(state): State<AppState>, req: Request, next: 
     if !unsafe_method {
         return next.run(req).await;
     }
-    let has_bearer = req.headers().get(header::AUTHORIZATION).is_some();
-    let has_session = axum_extra::extract::CookieJar::from_headers(req.headers())
+    let has_bearer = has_bearer(req.headers());
+    let session_cookie = axum_extra::extract::CookieJar::from_headers(req.headers())
         .get(crate::ctx::SESSION_COOKIE)
-        .is_some();
+        .map(|c| c.value().to_string());
+    // Only a live session lifts the budget of anonymous writes: any client can send a cookie.
+    let has_session = match (&session_cookie, has_bearer) {
+        (Some(token), false) => matches!(
+            platform::sessions::resolve(&state.env, token).await,
+            Ok(Some(_))
+        ),
+        _ => false,
+    };
     let address = req
         .extensions()
         .get::<ClientAddr>()
@@ -330,8 +390,13 @@ async fn render_errors(State(state): State<AppState>, req: Request, next: Next) 
     );
     let resp = next.run(Request::from_parts(parts, body)).await;
     let Some(ErrorMarker(err)) = resp.extensions().get::<ErrorMarker>().cloned() else {
+        // The body limit layer and axum's extractors answer 413 in plain text.
         if resp.status() == StatusCode::PAYLOAD_TOO_LARGE
-            && !resp.headers().contains_key(header::CONTENT_TYPE)
+            && resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|ct| ct.starts_with("text/plain"))
         {
             let e = kern::Error::TooLarge(format!(
                 "Die Anfrage ist zu groß (höchstens {} KiB).",

@@ -31,6 +31,19 @@ pub const BUILTIN: &[(&str, &str)] = builtin!(
     "home.html",
     "login.html",
     "staff.html",
+    "admin/layout.html",
+    "admin/macros.html",
+    "admin/index.html",
+    "admin/users.html",
+    "admin/user_new.html",
+    "admin/user.html",
+    "admin/tokens.html",
+    "admin/token_created.html",
+    "admin/audit.html",
+    "admin/feedback.html",
+    "legal/impressum.html",
+    "legal/datenschutz.html",
+    "legal/barrierefreiheit.html",
 );
 
 pub struct Templates {

@@ -1,6 +1,9 @@
 //! HTML pages. Each handler: extract -> call the domain -> render.
 
+pub mod admin;
 mod auth;
+mod legal;
+mod oidc;
 
 use crate::ctx::Ctx;
 use crate::error::WebResult;
@@ -24,6 +27,9 @@ pub fn router() -> Router<AppState> {
         .route("/lang/{code}", get(switch_language))
         .route("/static/stadtkern.css", get(stylesheet))
         .merge(auth::router())
+        .merge(oidc::router())
+        .merge(admin::router())
+        .merge(legal::router())
 }
 
 /// A cookie set by the server for the browser only.
@@ -66,7 +72,9 @@ pub fn safe_next(next: Option<&str>) -> String {
             if n.starts_with('/')
                 && !n.starts_with("//")
                 && !n.starts_with("/\\")
-                && !n.contains(['\r', '\n']) =>
+                // Browsers drop tabs and newlines from URLs ("/<TAB>/evil" becomes "//evil"),
+                // and other control characters cannot go into a Location header at all.
+                && !n.chars().any(char::is_control) =>
         {
             n.to_string()
         }

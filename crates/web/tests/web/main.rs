@@ -1,3 +1,9 @@
 //! The web crate's integration tests: one test binary, one module per area.
 
+mod admin;
+mod api;
 mod foundation;
+mod mqtt;
+mod oidc;
+mod sta;
+mod sta_extras;

@@ -1,0 +1,447 @@
+//! The embedded broker: an MQTT 3.1.1 server (QoS 0 and 1; QoS 2 accepted as QoS 1) over TCP
+//! or any byte stream (MQTT over WebSocket), built on the packet codec of `rumqttc`.
+//!
+//! It is a SensorThings broker, not a general one:
+//!
+//! * clients log in with any user name and an API token as password (or anonymously);
+//! * messages published by clients are Observations for the create topics; each is stored
+//!   before its PUBACK is sent (an acknowledged Observation is committed). A publish that can
+//!   never succeed (no write right, bad JSON, wrong topic) is acknowledged and dropped with a log
+//!   line; one that failed inside the server (database down) is not acknowledged and the
+//!   connection is closed, so the client sends it again;
+//! * only the server publishes to subscribers: every committed change goes to the subscribers
+//!   of its topics, each message rendered for the subscriber's rights.
+//!
+//! Sessions are clean (no state survives a disconnect), retained messages are not kept, wills
+//! are ignored.
+
+use bytes::BytesMut;
+use kern::{Error, Principal};
+use platform::{Actor, Env};
+use rumqttc::mqttbytes::v4::{
+    ConnAck, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, Publish, SubAck,
+    SubscribeReasonCode, UnsubAck,
+};
+use rumqttc::mqttbytes::{Error as CodecError, QoS};
+use sensorthings::mqtt::{self as sta, Filter, Hooks};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// Packets waiting for a slow subscriber before further messages to it are dropped.
+const QUEUE: usize = 4096;
+/// Time a new connection has to send CONNECT.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The embedded broker. Cheap to clone.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    env: Env,
+    hooks: Hooks,
+    clients: Mutex<HashMap<u64, Client>>,
+    next: AtomicU64,
+    max_packet: usize,
+}
+
+struct Client {
+    actor: Actor,
+    /// Clients with equal rights share rendered messages.
+    rights: String,
+    subs: Vec<(Filter, QoS)>,
+    tx: mpsc::Sender<Packet>,
+    pkid: u16,
+}
+
+/// A subscriber as the publisher sees it (a snapshot).
+struct Subscriber {
+    id: u64,
+    actor: Actor,
+    rights: String,
+    subs: Vec<(Filter, QoS)>,
+}
+
+impl Broker {
+    /// A broker for `env` that publishes every change reported to `hooks`.
+    pub fn new(env: Env, hooks: Hooks) -> Broker {
+        let max_packet = env.config.http.body_limit_bytes.max(64 * 1024);
+        let broker = Broker {
+            inner: Arc::new(Inner {
+                env,
+                hooks: hooks.clone(),
+                clients: Mutex::new(HashMap::new()),
+                next: AtomicU64::new(1),
+                max_packet,
+            }),
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<sta::Event>>();
+        hooks.on_commit(move |changes| {
+            let _ = tx.send(changes.to_vec());
+        });
+        let publisher = broker.clone();
+        tokio::spawn(async move {
+            while let Some(changes) = rx.recv().await {
+                publisher.publish(&changes).await;
+            }
+        });
+        broker
+    }
+
+    /// Accepts TCP connections until the listener fails.
+    pub async fn serve(self, listener: tokio::net::TcpListener) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    self.accept(stream, peer.ip().to_string());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "MQTT: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    /// Serves one connection (TCP, or a WebSocket's byte stream) in a task of its own.
+    pub fn accept<S>(&self, io: S, peer: String)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let b = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = b.connection(io, &peer).await {
+                tracing::debug!(peer = %peer, reason = %e, "MQTT connection closed");
+            }
+        });
+    }
+
+    /// Number of connected clients.
+    pub fn clients(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Client>> {
+        self.inner.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn connection<S>(&self, io: S, peer: &str) -> Result<(), String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut rd, mut wr) = tokio::io::split(io);
+        let mut buf = BytesMut::with_capacity(4096);
+        let max = self.inner.max_packet;
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, read_packet(&mut rd, &mut buf, max))
+            .await
+            .map_err(|_| "no CONNECT in time".to_string())??;
+        let Packet::Connect(connect) = first else {
+            return Err("the first packet was not CONNECT".into());
+        };
+        if connect.protocol != rumqttc::mqttbytes::Protocol::V4 {
+            write_now(
+                &mut wr,
+                Packet::ConnAck(ConnAck::new(
+                    ConnectReturnCode::RefusedProtocolVersion,
+                    false,
+                )),
+            )
+            .await?;
+            return Err("only MQTT 3.1.1 is spoken".into());
+        }
+        let principal = match connect.login.as_ref().filter(|l| !l.password.is_empty()) {
+            None => Principal::Anonymous,
+            Some(login) => {
+                match platform::tokens::authenticate(&self.inner.env, &login.password).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::info!(peer = %peer, client = %connect.client_id, error = %e, "MQTT login refused");
+                        write_now(
+                            &mut wr,
+                            Packet::ConnAck(ConnAck::new(
+                                ConnectReturnCode::BadUserNamePassword,
+                                false,
+                            )),
+                        )
+                        .await?;
+                        return Err("bad credentials".into());
+                    }
+                }
+            }
+        };
+        let rights = format!("{:?}", sensorthings::Access::of(&principal));
+        let actor = Actor::new(principal, format!("mqtt:{peer}"));
+        let (tx, rx) = mpsc::channel::<Packet>(QUEUE);
+        let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(
+            id,
+            Client {
+                actor: actor.clone(),
+                rights,
+                subs: Vec::new(),
+                tx: tx.clone(),
+                pkid: 0,
+            },
+        );
+        let writer = tokio::spawn(write_loop(wr, rx, max));
+        let _ = tx
+            .send(Packet::ConnAck(ConnAck::new(
+                ConnectReturnCode::Success,
+                false,
+            )))
+            .await;
+        let keep_alive = match connect.keep_alive {
+            0 => None,
+            s => Some(Duration::from_millis(u64::from(s) * 1500)),
+        };
+        let result = self
+            .session(
+                id,
+                &actor,
+                &connect.client_id,
+                &mut rd,
+                &mut buf,
+                &tx,
+                keep_alive,
+            )
+            .await;
+        self.lock().remove(&id);
+        drop(tx);
+        // Lets the writer send what is queued (the last acknowledgements), then close.
+        let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn session<R: AsyncRead + Unpin>(
+        &self,
+        id: u64,
+        actor: &Actor,
+        client_id: &str,
+        rd: &mut R,
+        buf: &mut BytesMut,
+        tx: &mpsc::Sender<Packet>,
+        keep_alive: Option<Duration>,
+    ) -> Result<(), String> {
+        let max = self.inner.max_packet;
+        loop {
+            let next = read_packet(rd, buf, max);
+            let packet = match keep_alive {
+                Some(d) => tokio::time::timeout(d, next)
+                    .await
+                    .map_err(|_| "keep-alive expired".to_string())??,
+                None => next.await?,
+            };
+            let reply = match packet {
+                Packet::Publish(p) => self.published(actor, client_id, p).await?,
+                Packet::Subscribe(s) => {
+                    let mut codes = Vec::new();
+                    let mut added = Vec::new();
+                    for f in s.filters {
+                        match Filter::parse(&f.path) {
+                            Ok(filter) => {
+                                let qos = if f.qos == QoS::AtMostOnce {
+                                    QoS::AtMostOnce
+                                } else {
+                                    QoS::AtLeastOnce
+                                };
+                                codes.push(SubscribeReasonCode::Success(qos));
+                                added.push((filter, qos));
+                            }
+                            Err(sta::Refused(why)) => {
+                                tracing::info!(client = %client_id, filter = %f.path, reason = %why, "MQTT subscription refused");
+                                codes.push(SubscribeReasonCode::Failure);
+                            }
+                        }
+                    }
+                    if let Some(c) = self.lock().get_mut(&id) {
+                        for (f, q) in added {
+                            c.subs.retain(|(old, _)| old.raw != f.raw);
+                            c.subs.push((f, q));
+                        }
+                    }
+                    Some(Packet::SubAck(SubAck::new(s.pkid, codes)))
+                }
+                Packet::Unsubscribe(u) => {
+                    if let Some(c) = self.lock().get_mut(&id) {
+                        c.subs.retain(|(f, _)| !u.topics.contains(&f.raw));
+                    }
+                    Some(Packet::UnsubAck(UnsubAck::new(u.pkid)))
+                }
+                Packet::PingReq => Some(Packet::PingResp),
+                Packet::PubRel(r) => Some(Packet::PubComp(PubComp::new(r.pkid))),
+                // Acknowledgements of our QoS 1 messages: nothing is kept to resend.
+                Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_) => None,
+                Packet::Disconnect => return Ok(()),
+                other => return Err(format!("unexpected packet {other:?}")),
+            };
+            if let Some(r) = reply {
+                tx.send(r)
+                    .await
+                    .map_err(|_| "connection closed".to_string())?;
+            }
+        }
+    }
+
+    /// A client published: create the Observation, then acknowledge.
+    async fn published(
+        &self,
+        actor: &Actor,
+        client_id: &str,
+        p: Publish,
+    ) -> Result<Option<Packet>, String> {
+        let ack = match p.qos {
+            QoS::AtMostOnce => None,
+            QoS::AtLeastOnce => Some(Packet::PubAck(PubAck::new(p.pkid))),
+            QoS::ExactlyOnce => Some(Packet::PubRec(PubRec::new(p.pkid))),
+        };
+        if sta::create_path(&p.topic).is_none() {
+            tracing::info!(client = %client_id, topic = %p.topic, "MQTT publish ignored: not a create topic (v1.1/Observations, v1.1/Datastreams(ID)/Observations)");
+            return Ok(ack);
+        }
+        match sta::create(&self.inner.env, actor, &p.topic, &p.payload).await {
+            Ok(w) => {
+                self.inner.hooks.committed(&w.changes);
+                Ok(ack)
+            }
+            Err(Error::Internal(msg)) => {
+                tracing::error!(client = %client_id, topic = %p.topic, error = %msg, "MQTT create failed; not acknowledged");
+                Err("internal error while storing".into())
+            }
+            Err(e) => {
+                tracing::info!(client = %client_id, topic = %p.topic, error = %e, "MQTT publish ignored");
+                Ok(ack)
+            }
+        }
+    }
+
+    /// Publishes committed changes to the subscribers of their topics.
+    async fn publish(&self, changes: &[sta::Event]) {
+        let subscribers: Vec<Subscriber> = self
+            .lock()
+            .iter()
+            .filter(|(_, c)| !c.subs.is_empty())
+            .map(|(id, c)| Subscriber {
+                id: *id,
+                actor: c.actor.clone(),
+                rights: c.rights.clone(),
+                subs: c.subs.clone(),
+            })
+            .collect();
+        if subscribers.is_empty() {
+            return;
+        }
+        let env = &self.inner.env;
+        for change in changes {
+            let notices = match sta::notices(env, change).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "MQTT: topics of a change could not be determined");
+                    continue;
+                }
+            };
+            let mut rendered: HashMap<(String, sta::Shows, String), Option<String>> =
+                HashMap::new();
+            for s in &subscribers {
+                let mut sent = HashSet::new();
+                for n in &notices {
+                    for (f, qos) in &s.subs {
+                        if !f.matches(&n.topic) {
+                            continue;
+                        }
+                        let topic = f.delivery_topic(&n.topic);
+                        if !sent.insert(topic.clone()) {
+                            continue;
+                        }
+                        let key = (s.rights.clone(), n.shows.clone(), f.query.clone());
+                        if !rendered.contains_key(&key) {
+                            let body = match sta::render(env, &s.actor, &n.shows, &f.query).await {
+                                Ok(b) => b,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, topic = %topic, "MQTT: message could not be rendered");
+                                    None
+                                }
+                            };
+                            rendered.insert(key.clone(), body);
+                        }
+                        if let Some(Some(body)) = rendered.get(&key) {
+                            self.send(s.id, topic, *qos, body.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn send(&self, id: u64, topic: String, qos: QoS, body: String) {
+        let mut clients = self.lock();
+        let Some(c) = clients.get_mut(&id) else {
+            return;
+        };
+        let mut p = Publish::new(topic, qos, body.into_bytes());
+        if qos != QoS::AtMostOnce {
+            c.pkid = if c.pkid == u16::MAX { 1 } else { c.pkid + 1 };
+            p.pkid = c.pkid;
+        }
+        if let Err(mpsc::error::TrySendError::Full(_)) = c.tx.try_send(Packet::Publish(p)) {
+            tracing::warn!(client = id, "MQTT subscriber too slow: message dropped");
+        }
+    }
+}
+
+/// Reads one packet, reading more bytes as needed.
+async fn read_packet<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<Packet, String> {
+    loop {
+        match Packet::read(buf, max) {
+            Ok(p) => return Ok(p),
+            Err(CodecError::InsufficientBytes(n)) => {
+                buf.reserve(n.max(1024));
+                let got = rd.read_buf(buf).await.map_err(|e| e.to_string())?;
+                if got == 0 {
+                    return Err("connection closed by the client".into());
+                }
+            }
+            Err(e) => return Err(format!("malformed packet: {e}")),
+        }
+    }
+}
+
+async fn write_now<W: AsyncWrite + Unpin>(wr: &mut W, p: Packet) -> Result<(), String> {
+    let mut out = BytesMut::new();
+    p.write(&mut out, usize::MAX).map_err(|e| e.to_string())?;
+    wr.write_all(&out).await.map_err(|e| e.to_string())?;
+    wr.flush().await.map_err(|e| e.to_string())
+}
+
+/// Writes queued packets, several at a time, until the queue closes.
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<Packet>, max: usize) {
+    let mut out = BytesMut::with_capacity(8192);
+    while let Some(p) = rx.recv().await {
+        let mut next = Some(p);
+        while let Some(p) = next {
+            if let Err(e) = p.write(&mut out, max) {
+                tracing::warn!(error = %e, "MQTT: packet not sent");
+            }
+            next = if out.len() < 64 * 1024 {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if wr.write_all(&out).await.is_err() || wr.flush().await.is_err() {
+            return;
+        }
+        out.clear();
+    }
+    let _ = wr.shutdown().await;
+}

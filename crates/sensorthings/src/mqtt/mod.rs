@@ -1,0 +1,397 @@
+//! The SensorThings MQTT extension (OGC 18-088, section 14) without the network: which topics a
+//! committed change is published to, what each message holds for a given reader, creating
+//! Observations from published messages, the hooks the HTTP layer reports commits to, and the
+//! service root's MQTT settings. The broker and the bridge to an external broker live in the
+//! `mqtt` crate.
+//!
+//! Topics (all below `v1.1/`):
+//!
+//! * created entities go to their entity set (`Things`) and to every collection they are a
+//!   member of through a navigation property (`Datastreams(1)/Observations`,
+//!   `Things(1)/Locations`);
+//! * updated entities go to their entity topic (`Things(1)`) and, per changed property, to the
+//!   property topic (`Things(1)/name`);
+//! * a subscription may add `$select` (and `$expand`) to an entity set or entity topic
+//!   (`Observations?$select=result,phenomenonTime`); its messages are published under exactly
+//!   that topic.
+//!
+//! Every message is the JSON the HTTP API answers for the same path to the same reader, so
+//! visibility rules apply unchanged: what a reader may not `GET`, it is not sent.
+
+pub mod topic;
+
+use crate::model::{Kind, Link};
+use crate::service::{self, Reply, UpdateMode, Written};
+use crate::write::{Change, ChangeOp};
+use kern::{Error, Result};
+use platform::{Actor, Env};
+use serde_json::{Value, json};
+use std::sync::{Arc, RwLock};
+use store::sea_query::Values;
+
+pub use topic::{Filter, Refused, VERSION, create_path, matches};
+
+/// Conformance class: creating Observations by publishing to MQTT.
+pub const CREATE_CLASS: &str = "http://www.opengis.net/spec/iot_sensing/1.1/req/create-observations-via-mqtt/observations-creation";
+/// Conformance class: receiving updates by subscribing to MQTT topics.
+pub const RECEIVE_CLASS: &str =
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/receive-updates-via-mqtt/receive-updates";
+
+type Listener = Arc<dyn Fn(&[Event]) + Send + Sync>;
+
+/// A committed change as it is published: updates name the properties whose value changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub change: Change,
+    /// For updates: the changed properties (their property topics get a message).
+    pub props: Vec<String>,
+}
+
+/// What the HTTP layer tells the MQTT side: committed changes (to publish them) and the MQTT
+/// endpoints that run (for the service root). Cheap to clone; clones share everything, so a
+/// listener added after the router was built still hears every commit.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    inner: Arc<RwLock<HooksInner>>,
+}
+
+#[derive(Default)]
+struct HooksInner {
+    listeners: Vec<Listener>,
+    endpoints: Vec<String>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("endpoints", &self.endpoints())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hooks {
+    /// Calls `f` with the changes of every commit reported through [`Hooks::committed`].
+    pub fn on_commit(&self, f: impl Fn(&[Event]) + Send + Sync + 'static) {
+        self.write().listeners.push(Arc::new(f));
+    }
+
+    /// Whether anyone listens (without listeners, nothing needs to be prepared for them).
+    pub fn listening(&self) -> bool {
+        !self.read().listeners.is_empty()
+    }
+
+    /// Reports the changes of a committed write. Call it after every successful write
+    /// (`service::post`, `delete`, `$batch`, CreateObservations, MQTT create); updates go
+    /// through [`update`], which also reports the changed properties.
+    pub fn committed(&self, changes: &[Change]) {
+        self.report(changes, None);
+    }
+
+    fn report(&self, changes: &[Change], changed: Option<(Kind, i64, &[String])>) {
+        if changes.is_empty() {
+            return;
+        }
+        let listeners = self.read().listeners.clone();
+        if listeners.is_empty() {
+            return;
+        }
+        let events: Vec<Event> = changes
+            .iter()
+            .map(|c| {
+                let props = match changed {
+                    Some((k, id, props))
+                        if c.kind == k && c.id == id && c.op == ChangeOp::Updated =>
+                    {
+                        props.to_vec()
+                    }
+                    _ => Vec::new(),
+                };
+                Event {
+                    change: c.clone(),
+                    props,
+                }
+            })
+            .collect();
+        for l in listeners {
+            l(&events);
+        }
+    }
+
+    /// Sets the MQTT endpoints that clients can reach (`mqtt://host:1884`, `ws://host/mqtt`).
+    /// With endpoints set, the service root advertises the MQTT conformance classes.
+    pub fn set_endpoints(&self, endpoints: Vec<String>) {
+        self.write().endpoints = endpoints;
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.read().endpoints.clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HooksInner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HooksInner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Adds the MQTT conformance classes and endpoints to a service root document, if any endpoint
+/// runs.
+pub fn advertise(root: &mut Value, endpoints: &[String]) {
+    if endpoints.is_empty() {
+        return;
+    }
+    let Some(settings) = root
+        .get_mut("serverSettings")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if let Some(Value::Array(conf)) = settings.get_mut("conformance") {
+        for c in [CREATE_CLASS, RECEIVE_CLASS] {
+            if !conf.iter().any(|v| v == c) {
+                conf.push(json!(c));
+            }
+        }
+    }
+    for c in [CREATE_CLASS, RECEIVE_CLASS] {
+        settings.insert(c.to_string(), json!({ "endpoints": endpoints }));
+    }
+}
+
+/// What a message shows: an entity (with the subscriber's query options) or one property.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Shows {
+    Entity { kind: Kind, id: i64 },
+    Property { kind: Kind, id: i64, name: String },
+}
+
+impl Shows {
+    /// The HTTP resource path of the message content (without `/sta/v1.1`).
+    pub fn path(&self) -> String {
+        match self {
+            Shows::Entity { kind, id } => format!("/{}({id})", kind.set()),
+            Shows::Property { kind, id, name } => format!("/{}({id})/{name}", kind.set()),
+        }
+    }
+
+    /// Whether the subscriber's query options apply (entities only).
+    pub fn takes_options(&self) -> bool {
+        matches!(self, Shows::Entity { .. })
+    }
+}
+
+/// One topic a change is published to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub topic: String,
+    pub shows: Shows,
+}
+
+/// The topics a committed change is published to (see the module documentation).
+pub async fn notices(env: &Env, event: &Event) -> Result<Vec<Notice>> {
+    let change = &event.change;
+    let (kind, id) = (change.kind, change.id);
+    let entity = Shows::Entity { kind, id };
+    let mut out = Vec::new();
+    match change.op {
+        ChangeOp::Created => {
+            out.push(Notice {
+                topic: topic::set_topic(kind),
+                shows: entity.clone(),
+            });
+            for (pk, pid, nav) in memberships(env, kind, id).await? {
+                out.push(Notice {
+                    topic: format!("{}/{nav}", topic::entity_topic(pk, pid)),
+                    shows: entity.clone(),
+                });
+            }
+        }
+        ChangeOp::Updated => {
+            out.push(Notice {
+                topic: topic::entity_topic(kind, id),
+                shows: entity,
+            });
+            for p in &event.props {
+                out.push(Notice {
+                    topic: format!("{}/{p}", topic::entity_topic(kind, id)),
+                    shows: Shows::Property {
+                        kind,
+                        id,
+                        name: p.clone(),
+                    },
+                });
+            }
+        }
+        ChangeOp::Deleted => {}
+    }
+    Ok(out)
+}
+
+/// The collections (parent entity and navigation property) an entity is a member of.
+async fn memberships(env: &Env, kind: Kind, id: i64) -> Result<Vec<(Kind, i64, &'static str)>> {
+    let mut fk: Vec<(Kind, &'static str, &'static str)> = Vec::new();
+    let mut out = Vec::new();
+    for pk in Kind::ALL {
+        for nav in pk.navs() {
+            match pk.link(*nav) {
+                Some((ck, Link::Fk(col))) if ck == kind => fk.push((pk, col, nav.name())),
+                Some((
+                    ck,
+                    Link::Table {
+                        table,
+                        parent,
+                        child,
+                    },
+                )) if ck == kind => {
+                    let sql =
+                        format!("SELECT l.{parent} AS p FROM {table} l WHERE l.{child} = {id}");
+                    for row in env.db.fetch_cells_sql(&sql, Values(vec![])).await? {
+                        if let Some(pid) = row.get("p").as_i64() {
+                            out.push((pk, pid, nav.name()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if !fk.is_empty() {
+        let cols: Vec<String> = fk
+            .iter()
+            .enumerate()
+            .map(|(i, (_, col, _))| format!("c.{col} AS f{i}"))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM {} c WHERE c.id = {id}",
+            cols.join(", "),
+            kind.table()
+        );
+        if let Some(row) = env.db.fetch_cells_sql(&sql, Values(vec![])).await?.first() {
+            for (i, (pk, _, nav)) in fk.iter().enumerate() {
+                if let Some(pid) = row.get(&format!("f{i}")).as_i64() {
+                    out.push((*pk, pid, *nav));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The message for `shows` as `actor` would get it over HTTP; `None` when the actor may not see
+/// it (or it is gone meanwhile). `query` holds the subscriber's query options for entities.
+pub async fn render(
+    env: &Env,
+    actor: &Actor,
+    shows: &Shows,
+    query: &str,
+) -> Result<Option<String>> {
+    let query = if shows.takes_options() { query } else { "" };
+    match service::get(env, actor, &shows.path(), query).await {
+        Ok(Reply::Json { body, .. }) => Ok(Some(body.to_string())),
+        Ok(_) => Ok(None),
+        Err(Error::NotFound(_) | Error::Forbidden(_) | Error::Unauthorized(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a payload is one of the server's own notifications (it carries `@iot.selfLink`):
+/// with an external broker the server hears its own messages on the create topics.
+pub fn is_notification(payload: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(payload)
+        .ok()
+        .and_then(|v| v.get("@iot.selfLink").map(|_| ()))
+        .is_some()
+}
+
+/// Creates the Observation published to `topic` (a create topic) with `payload` (its JSON), as
+/// `actor`. The caller reports the changes to the [`Hooks`] and acknowledges the message after
+/// this returns `Ok` (the row is committed by then).
+pub async fn create(env: &Env, actor: &Actor, topic: &str, payload: &[u8]) -> Result<Written> {
+    let path = create_path(topic).ok_or_else(|| {
+        Error::invalid(
+            "topic",
+            format!(
+                "'{topic}' is no create topic: publish Observations to v1.1/Observations or v1.1/Datastreams(ID)/Observations"
+            ),
+        )
+    })?;
+    if is_notification(payload) {
+        return Err(Error::invalid(
+            "payload",
+            "carries @iot.selfLink: a notification of the server, not a new Observation",
+        ));
+    }
+    service::post(env, actor, &path, payload).await
+}
+
+/// `PATCH`/`PUT` (see `service::update`) that reports the committed changes to `hooks`, naming
+/// the properties whose value changed (for the property topics `v1.1/Things(1)/name`).
+pub async fn update(
+    env: &Env,
+    hooks: &Hooks,
+    actor: &Actor,
+    path: &str,
+    body: &[u8],
+    mode: UpdateMode,
+) -> Result<Written> {
+    let target = if hooks.listening() {
+        last_entity(path)
+    } else {
+        None
+    };
+    let before = match target {
+        Some((kind, id)) => snapshot(env, kind, id).await,
+        None => None,
+    };
+    let w = service::update(env, actor, path, body, mode).await?;
+    match (target, before) {
+        (Some((kind, id)), Some(before)) => {
+            let after = snapshot(env, kind, id).await.unwrap_or_default();
+            let changed: Vec<String> = before
+                .iter()
+                .filter(|(k, v)| after.get(*k) != Some(*v))
+                .chain(after.iter().filter(|(k, _)| !before.contains_key(*k)))
+                .map(|(k, _)| k.clone())
+                .collect();
+            hooks.report(&w.changes, Some((kind, id, &changed)));
+        }
+        _ => hooks.committed(&w.changes),
+    }
+    Ok(w)
+}
+
+/// The entity a resource path ends in (`/Things(1)/Datastreams(2)` -> Datastream 2).
+fn last_entity(path: &str) -> Option<(Kind, i64)> {
+    let last = path.trim_end_matches('/').rsplit('/').next()?;
+    let open = last.find('(')?;
+    let kind = Kind::from_set(&last[..open])?;
+    let id = last[open + 1..].strip_suffix(')')?.parse().ok()?;
+    Some((kind, id))
+}
+
+/// Every property value of an entity as an administrator reads it (with `visibility` and
+/// `groups` where the entity has them); `None` when it cannot be read.
+async fn snapshot(env: &Env, kind: Kind, id: i64) -> Option<serde_json::Map<String, Value>> {
+    let admin = Actor::new(
+        kern::Principal::Token(kern::auth::TokenPrincipal {
+            id: 0,
+            name: "mqtt".into(),
+            scopes: vec![kern::Scope::admin()],
+        }),
+        "mqtt",
+    );
+    let mut names: Vec<&str> = kind.props().iter().map(|p| p.name).collect();
+    if kind.has_visibility() {
+        names.extend(["visibility", "groups"]);
+    }
+    let query = format!("$select={}", names.join(","));
+    match service::get(env, &admin, &format!("/{}({id})", kind.set()), &query).await {
+        Ok(Reply::Json {
+            body: Value::Object(m),
+            ..
+        }) => Some(m),
+        _ => None,
+    }
+}

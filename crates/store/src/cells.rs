@@ -1,0 +1,242 @@
+//! Untyped result rows for domain crates that build their own statements (sea-query) but must
+//! not depend on the database driver: each value comes back as a [`Cell`].
+
+use crate::{Db, Pools, Tx, db_err};
+use kern::Result;
+use sea_query::QueryStatementWriter;
+use sqlx::{Column, Row, TypeInfo, ValueRef};
+
+/// One value of a result row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Cell {
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Cell::Int(i) => Some(*i),
+            Cell::Float(f) => Some(*f as i64),
+            Cell::Bool(b) => Some(*b as i64),
+            Cell::Text(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Cell::Int(i) => Some(*i as f64),
+            Cell::Float(f) => Some(*f),
+            Cell::Text(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Cell::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Cell::Bool(b) => Some(*b),
+            Cell::Int(i) => Some(*i != 0),
+            _ => None,
+        }
+    }
+    pub fn is_null(&self) -> bool {
+        matches!(self, Cell::Null)
+    }
+    /// JSON columns arrive as text on SQLite and as JSON text on PostgreSQL (selected as text).
+    pub fn as_json(&self) -> Option<serde_json::Value> {
+        match self {
+            Cell::Text(s) => serde_json::from_str(s).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// A result row: column names and values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cells {
+    pub columns: std::sync::Arc<Vec<String>>,
+    pub values: Vec<Cell>,
+}
+
+impl Cells {
+    pub fn get(&self, name: &str) -> &Cell {
+        static NULL: Cell = Cell::Null;
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .map(|i| &self.values[i])
+            .unwrap_or(&NULL)
+    }
+}
+
+fn decode_sqlite(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Cell> {
+    let raw = row.try_get_raw(i).map_err(db_err)?;
+    if raw.is_null() {
+        return Ok(Cell::Null);
+    }
+    let ty = raw.type_info().name().to_ascii_uppercase();
+    Ok(match ty.as_str() {
+        "INTEGER" | "INT" | "BIGINT" | "INT8" => {
+            Cell::Int(row.try_get::<i64, _>(i).map_err(db_err)?)
+        }
+        "BOOLEAN" | "BOOL" => Cell::Bool(row.try_get::<bool, _>(i).map_err(db_err)?),
+        "REAL" | "DOUBLE" | "FLOAT" | "NUMERIC" => {
+            Cell::Float(row.try_get::<f64, _>(i).map_err(db_err)?)
+        }
+        "BLOB" => Cell::Bytes(row.try_get::<Vec<u8>, _>(i).map_err(db_err)?),
+        _ => Cell::Text(row.try_get::<String, _>(i).map_err(db_err)?),
+    })
+}
+
+fn decode_pg(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell> {
+    let raw = row.try_get_raw(i).map_err(db_err)?;
+    if raw.is_null() {
+        return Ok(Cell::Null);
+    }
+    let ty = raw.type_info().name().to_ascii_uppercase();
+    Ok(match ty.as_str() {
+        "INT8" => Cell::Int(row.try_get::<i64, _>(i).map_err(db_err)?),
+        "INT4" => Cell::Int(row.try_get::<i32, _>(i).map_err(db_err)? as i64),
+        "INT2" => Cell::Int(row.try_get::<i16, _>(i).map_err(db_err)? as i64),
+        "BOOL" => Cell::Bool(row.try_get::<bool, _>(i).map_err(db_err)?),
+        "FLOAT8" => Cell::Float(row.try_get::<f64, _>(i).map_err(db_err)?),
+        "FLOAT4" => Cell::Float(row.try_get::<f32, _>(i).map_err(db_err)? as f64),
+        "NUMERIC" => Cell::Float(
+            row.try_get::<String, _>(i)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(f64::NAN),
+        ),
+        "BYTEA" => Cell::Bytes(row.try_get::<Vec<u8>, _>(i).map_err(db_err)?),
+        "JSON" | "JSONB" => Cell::Text(
+            row.try_get::<serde_json::Value, _>(i)
+                .map_err(db_err)?
+                .to_string(),
+        ),
+        "TIMESTAMPTZ" => Cell::Text(
+            row.try_get::<chrono::DateTime<chrono::Utc>, _>(i)
+                .map_err(db_err)?
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        ),
+        _ => Cell::Text(row.try_get::<String, _>(i).map_err(db_err)?),
+    })
+}
+
+fn names<R: Row>(row: &R) -> std::sync::Arc<Vec<String>> {
+    std::sync::Arc::new(row.columns().iter().map(|c| c.name().to_string()).collect())
+}
+
+fn convert_sqlite(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<Cells>> {
+    let Some(first) = rows.first() else {
+        return Ok(vec![]);
+    };
+    let cols = names(first);
+    rows.iter()
+        .map(|r| {
+            Ok(Cells {
+                columns: cols.clone(),
+                values: (0..cols.len())
+                    .map(|i| decode_sqlite(r, i))
+                    .collect::<Result<_>>()?,
+            })
+        })
+        .collect()
+}
+
+fn convert_pg(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Cells>> {
+    let Some(first) = rows.first() else {
+        return Ok(vec![]);
+    };
+    let cols = names(first);
+    rows.iter()
+        .map(|r| {
+            Ok(Cells {
+                columns: cols.clone(),
+                values: (0..cols.len())
+                    .map(|i| decode_pg(r, i))
+                    .collect::<Result<_>>()?,
+            })
+        })
+        .collect()
+}
+
+impl Db {
+    /// Runs a query and returns untyped rows (reads go to the reader pool on SQLite).
+    pub async fn fetch_cells<S: QueryStatementWriter>(&self, stmt: &S) -> Result<Vec<Cells>> {
+        let (sql, values) = self.render(stmt);
+        match &*self.pools {
+            Pools::Sqlite { read, .. } => convert_sqlite(
+                crate::bind::sqlite(&sql, values)
+                    .fetch_all(read)
+                    .await
+                    .map_err(db_err)?,
+            ),
+            Pools::Postgres { pool } => convert_pg(
+                crate::bind::pg(&sql, values)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(db_err)?,
+            ),
+        }
+    }
+
+    /// Runs SQL text with sea-query values rendered for this backend (for statements sea-query
+    /// cannot express); the text must come from our own code, never from user input.
+    pub async fn fetch_cells_sql(
+        &self,
+        sql: &str,
+        values: sea_query::Values,
+    ) -> Result<Vec<Cells>> {
+        match &*self.pools {
+            Pools::Sqlite { read, .. } => convert_sqlite(
+                crate::bind::sqlite(sql, values)
+                    .fetch_all(read)
+                    .await
+                    .map_err(db_err)?,
+            ),
+            Pools::Postgres { pool } => convert_pg(
+                crate::bind::pg(sql, values)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(db_err)?,
+            ),
+        }
+    }
+}
+
+impl Tx {
+    pub async fn fetch_cells<S: QueryStatementWriter>(&mut self, stmt: &S) -> Result<Vec<Cells>> {
+        let (sql, values) = crate::render(self.backend(), stmt);
+        self.fetch_cells_sql(&sql, values).await
+    }
+
+    pub async fn fetch_cells_sql(
+        &mut self,
+        sql: &str,
+        values: sea_query::Values,
+    ) -> Result<Vec<Cells>> {
+        match self {
+            Tx::Sqlite(t) => convert_sqlite(
+                crate::bind::sqlite(sql, values)
+                    .fetch_all(&mut **t)
+                    .await
+                    .map_err(db_err)?,
+            ),
+            Tx::Postgres(t) => convert_pg(
+                crate::bind::pg(sql, values)
+                    .fetch_all(&mut **t)
+                    .await
+                    .map_err(db_err)?,
+            ),
+        }
+    }
+}
