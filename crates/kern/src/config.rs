@@ -408,6 +408,20 @@ mod tests {
     }
 
     #[test]
+    fn mqtt_defaults_to_the_embedded_broker_and_checks_its_keys() {
+        let c = Config::from_toml("").unwrap();
+        assert!(c.mqtt.enabled && c.mqtt.listen.is_none() && c.mqtt.url.is_none());
+        let c = Config::from_toml("[mqtt]\nurl = \"mqtt://broker:1883\"").unwrap();
+        assert_eq!(c.mqtt.url.as_deref(), Some("mqtt://broker:1883"));
+        let e = Config::from_toml("[mqtt]\nlisten = \"1884\"").unwrap_err();
+        assert!(e.to_string().contains("mqtt.listen"), "{e}");
+        let e = Config::from_toml("[mqtt]\nurl = \"http://broker\"").unwrap_err();
+        assert!(e.to_string().contains("mqtt.url"), "{e}");
+        let e = Config::from_toml("[mqtt]\nshare_group = \"a/b\"").unwrap_err();
+        assert!(e.to_string().contains("mqtt.share_group"), "{e}");
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(
             redact_url("postgres://u:secret@h/db"),

@@ -99,7 +99,12 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// `POST $batch`: multipart/mixed or JSON, by the request's content type.
-pub async fn handle(env: &Env, actor: &Actor, content_type: &str, body: &[u8]) -> Result<BatchReply> {
+pub async fn handle(
+    env: &Env,
+    actor: &Actor,
+    content_type: &str,
+    body: &[u8],
+) -> Result<BatchReply> {
     let ct = content_type.trim().to_ascii_lowercase();
     if ct.starts_with("multipart/mixed") {
         let boundary = boundary_of(content_type)
@@ -357,7 +362,7 @@ fn http_request(p: &Part<'_>) -> Result<Req> {
     }
     let text = p.content.trim_start_matches(['\r', '\n']);
     let (line, rest) = text.split_once('\n').unwrap_or((text, ""));
-    let mut words = line.trim().split_whitespace();
+    let mut words = line.split_whitespace();
     let (Some(method), Some(url)) = (words.next(), words.next()) else {
         return Err(bad(format!(
             "malformed request line '{}'; expected e.g. 'POST Things HTTP/1.1'",
@@ -436,7 +441,9 @@ async fn multipart(env: &Env, actor: &Actor, boundary: &str, body: &[u8]) -> Res
                 .map(http_request)
                 .collect::<Result<Vec<_>>>()?;
             if reqs.iter().any(|r| r.method.eq_ignore_ascii_case("GET")) {
-                return Err(bad("a changeset holds only POST, PATCH, PUT and DELETE requests"));
+                return Err(bad(
+                    "a changeset holds only POST, PATCH, PUT and DELETE requests",
+                ));
             }
             items.push(Item::Changeset(reqs));
         } else {

@@ -187,9 +187,7 @@ pub async fn get(
             kind: kind @ (Kind::Datastream | Kind::MultiDatastream),
             parent,
         } => {
-            let mut page = r
-                .collection(kind, parent, o, &self_path, raw_query)
-                .await?;
+            let mut page = r.collection(kind, parent, o, &self_path, raw_query).await?;
             if let Some(Value::Array(items)) = page.get_mut("value") {
                 for item in items {
                     reshape_expanded(item, o)?;
@@ -359,7 +357,10 @@ fn parse_groups(v: &Value) -> Result<Vec<Group>> {
     for (i, g) in list.iter().enumerate() {
         let f = |name: &str| format!("[{i}].{name}");
         let Some(obj) = g.as_object() else {
-            return Err(Error::invalid(format!("[{i}]"), "muss ein JSON-Objekt sein"));
+            return Err(Error::invalid(
+                format!("[{i}]"),
+                "muss ein JSON-Objekt sein",
+            ));
         };
         let (kind, link) = match (obj.get("Datastream"), obj.get("MultiDatastream")) {
             (Some(d), None) => (Kind::Datastream, d),
@@ -371,8 +372,8 @@ fn parse_groups(v: &Value) -> Result<Vec<Group>> {
                 ));
             }
         };
-        let stream = ref_id(link)
-            .ok_or_else(|| Error::invalid(f(kind.name()), "braucht eine @iot.id"))?;
+        let stream =
+            ref_id(link).ok_or_else(|| Error::invalid(f(kind.name()), "braucht eine @iot.id"))?;
         let comps: Vec<String> = match obj.get("components").and_then(Value::as_array) {
             Some(c) => c
                 .iter()
@@ -398,7 +399,10 @@ fn parse_groups(v: &Value) -> Result<Vec<Group>> {
         }
         let set: BTreeSet<&String> = comps.iter().collect();
         if set.len() != comps.len() {
-            return Err(Error::invalid(f("components"), "nennt eine Komponente doppelt"));
+            return Err(Error::invalid(
+                f("components"),
+                "nennt eine Komponente doppelt",
+            ));
         }
         let rows = obj
             .get("dataArray")
@@ -484,9 +488,8 @@ async fn insert_group(
             format!("{}({stream}) gibt es nicht", kind.name()),
         ));
     }
-    let info = w
-        .tx
-        .fetch_cells_sql(
+    let info =
+        w.tx.fetch_cells_sql(
             &format!("SELECT thing_id FROM {} WHERE id = {stream}", kind.table()),
             Values(vec![]),
         )
@@ -497,9 +500,8 @@ async fn insert_group(
         .unwrap_or(0);
     w.access.require_observation_write(w.principal, thing)?;
     let arity = if kind == Kind::MultiDatastream {
-        let n = w
-            .tx
-            .fetch_cells_sql(
+        let n =
+            w.tx.fetch_cells_sql(
                 &format!(
                     "SELECT COUNT(*) AS n FROM sta_multi_datastream_props WHERE md_id = {stream}"
                 ),
@@ -527,13 +529,12 @@ async fn insert_group(
         if let Some(v) = w.access.visible(Kind::FeatureOfInterest, "c") {
             sql.push_str(&format!(" AND {v}"));
         }
-        let found: BTreeSet<i64> = w
-            .tx
-            .fetch_cells_sql(&sql, Values(vec![]))
-            .await?
-            .iter()
-            .filter_map(|r| r.get("id").as_i64())
-            .collect();
+        let found: BTreeSet<i64> =
+            w.tx.fetch_cells_sql(&sql, Values(vec![]))
+                .await?
+                .iter()
+                .filter_map(|r| r.get("id").as_i64())
+                .collect();
         for p in parsed.iter_mut() {
             if p.as_ref()
                 .and_then(|o| o.foi)
@@ -603,14 +604,16 @@ pub async fn insert_rows(
                 sql.push_str(", ");
             }
             let (k, n, s, j) = match &o.result {
-                Value::Null => (0, "NULL".to_string(), "NULL".to_string(), "NULL".to_string()),
+                Value::Null => (
+                    0,
+                    "NULL".to_string(),
+                    "NULL".to_string(),
+                    "NULL".to_string(),
+                ),
                 Value::Number(x) => match x.as_f64() {
-                    Some(f) if f.is_finite() => (
-                        1,
-                        format!("{f:?}"),
-                        "NULL".to_string(),
-                        "NULL".to_string(),
-                    ),
+                    Some(f) if f.is_finite() => {
+                        (1, format!("{f:?}"), "NULL".to_string(), "NULL".to_string())
+                    }
                     _ => (
                         4,
                         "NULL".into(),
@@ -682,7 +685,9 @@ pub async fn widen_stream_times(
         .unwrap_or(0);
     let rts: Vec<i64> = rows.iter().filter_map(|o| o.result_time).collect();
     let mut sets = vec![
-        format!("pt_start = CASE WHEN pt_start IS NULL OR pt_start > {ps} THEN {ps} ELSE pt_start END"),
+        format!(
+            "pt_start = CASE WHEN pt_start IS NULL OR pt_start > {ps} THEN {ps} ELSE pt_start END"
+        ),
         format!("pt_end = CASE WHEN pt_end IS NULL OR pt_end < {pe} THEN {pe} ELSE pt_end END"),
     ];
     if let (Some(a), Some(b)) = (rts.iter().min(), rts.iter().max()) {

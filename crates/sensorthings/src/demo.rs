@@ -144,7 +144,9 @@ pub fn value(model: &str, scale: f64, t: i64, n: &mut Noise) -> Value {
         }
         "temperature" => {
             let season = 9.5 - 8.0 * ((day as f64 - 15.0) / 365.0 * std::f64::consts::TAU).cos();
-            let v = season + scale + 3.5 * ((h - 15.0) / 24.0 * std::f64::consts::TAU).cos()
+            let v = season
+                + scale
+                + 3.5 * ((h - 15.0) / 24.0 * std::f64::consts::TAU).cos()
                 + 0.4 * n.gauss();
             json!((v * 10.0).round() / 10.0)
         }
@@ -179,25 +181,69 @@ const OM_TRUTH: &str = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM
 
 fn observed_properties() -> Vec<(&'static str, &'static str, &'static str)> {
     vec![
-        ("cars", "Kfz-Anzahl", "Anzahl vorbeifahrender Kraftfahrzeuge je Intervall"),
-        ("bicycles", "Radverkehr", "Anzahl vorbeifahrender Fahrräder je Intervall"),
-        ("pedestrians", "Fußverkehr", "Anzahl vorbeigehender Personen je Intervall"),
-        ("parking", "Belegte Stellplätze", "Anzahl belegter Stellplätze"),
-        ("light_power", "Leistungsaufnahme", "Elektrische Leistung des Lichtpunkts"),
+        (
+            "cars",
+            "Kfz-Anzahl",
+            "Anzahl vorbeifahrender Kraftfahrzeuge je Intervall",
+        ),
+        (
+            "bicycles",
+            "Radverkehr",
+            "Anzahl vorbeifahrender Fahrräder je Intervall",
+        ),
+        (
+            "pedestrians",
+            "Fußverkehr",
+            "Anzahl vorbeigehender Personen je Intervall",
+        ),
+        (
+            "parking",
+            "Belegte Stellplätze",
+            "Anzahl belegter Stellplätze",
+        ),
+        (
+            "light_power",
+            "Leistungsaufnahme",
+            "Elektrische Leistung des Lichtpunkts",
+        ),
         ("light_on", "Schaltzustand", "Beleuchtung eingeschaltet"),
-        ("electricity", "Stromverbrauch", "Elektrische Arbeit je Intervall"),
+        (
+            "electricity",
+            "Stromverbrauch",
+            "Elektrische Arbeit je Intervall",
+        ),
         ("heat", "Wärmeverbrauch", "Wärmemenge je Intervall"),
-        ("temperature", "Lufttemperatur", "Lufttemperatur 2 m über Grund"),
-        ("humidity", "Relative Luftfeuchte", "Relative Luftfeuchtigkeit"),
-        ("pm10", "Feinstaub PM10", "Massenkonzentration Feinstaub PM10"),
+        (
+            "temperature",
+            "Lufttemperatur",
+            "Lufttemperatur 2 m über Grund",
+        ),
+        (
+            "humidity",
+            "Relative Luftfeuchte",
+            "Relative Luftfeuchtigkeit",
+        ),
+        (
+            "pm10",
+            "Feinstaub PM10",
+            "Massenkonzentration Feinstaub PM10",
+        ),
         ("no2", "Stickstoffdioxid", "Massenkonzentration NO2"),
     ]
 }
 
 fn stream(name: &'static str, model: &'static str, kind: &'static str) -> Stream {
     let unit = match model {
-        "cars" | "bicycles" | "pedestrians" => ("Anzahl je 15 min", "1/15min", "http://unitsofmeasure.org/ucum.html#para-29"),
-        "parking" => ("Stellplätze", "1", "http://unitsofmeasure.org/ucum.html#para-29"),
+        "cars" | "bicycles" | "pedestrians" => (
+            "Anzahl je 15 min",
+            "1/15min",
+            "http://unitsofmeasure.org/ucum.html#para-29",
+        ),
+        "parking" => (
+            "Stellplätze",
+            "1",
+            "http://unitsofmeasure.org/ucum.html#para-29",
+        ),
         "light_power" => ("Watt", "W", "ucum:W"),
         "light_on" => ("ein/aus", "", ""),
         "electricity" | "heat" => ("Kilowattstunde", "kWh", "ucum:kW.h"),
@@ -294,11 +340,31 @@ fn stations() -> Vec<Station> {
 
 fn sensors() -> Vec<(&'static str, &'static str, &'static str)> {
     vec![
-        ("counter", "Zählschleife/Radar-Kombisensor", "Induktionsschleifen und Radar für Kfz, Infrarot für Rad- und Fußverkehr"),
-        ("gate", "Schrankenzähler", "Zählt Ein- und Ausfahrten an den Schranken"),
-        ("lightctl", "Segmentcontroller", "Schaltet und misst einen Beleuchtungsabschnitt"),
-        ("meter", "Smart Meter", "Fernauslesbarer Strom- und Wärmezähler"),
-        ("climate", "Umweltmessstation", "Temperatur, Feuchte, PM10 (optisch), NO2 (elektrochemisch)"),
+        (
+            "counter",
+            "Zählschleife/Radar-Kombisensor",
+            "Induktionsschleifen und Radar für Kfz, Infrarot für Rad- und Fußverkehr",
+        ),
+        (
+            "gate",
+            "Schrankenzähler",
+            "Zählt Ein- und Ausfahrten an den Schranken",
+        ),
+        (
+            "lightctl",
+            "Segmentcontroller",
+            "Schaltet und misst einen Beleuchtungsabschnitt",
+        ),
+        (
+            "meter",
+            "Smart Meter",
+            "Fernauslesbarer Strom- und Wärmezähler",
+        ),
+        (
+            "climate",
+            "Umweltmessstation",
+            "Temperatur, Feuchte, PM10 (optisch), NO2 (elektrochemisch)",
+        ),
     ]
 }
 
@@ -376,7 +442,13 @@ pub async fn seed(env: &Env) -> Result<()> {
                 let sc = match s.model {
                     "parking" => 250.0 + 50.0 * dn as f64,
                     "light_power" => 900.0 + 40.0 * dn as f64,
-                    "temperature" => if dn <= 3 { 1.2 } else { 0.0 },
+                    "temperature" => {
+                        if dn <= 3 {
+                            1.2
+                        } else {
+                            0.0
+                        }
+                    }
                     "pm10" | "no2" => scale,
                     _ => scale,
                 };
@@ -481,9 +553,20 @@ mod tests {
         let b = value("cars", 1.0, t, &mut Noise::new(1));
         assert_eq!(a, b);
         let night = crate::time::parse_instant("2026-11-18T02:00:00Z").unwrap();
-        assert!(a.as_f64().unwrap() > value("cars", 1.0, night, &mut Noise::new(1)).as_f64().unwrap());
-        assert_eq!(value("light_on", 1.0, night, &mut Noise::new(1)), json!(true));
+        assert!(
+            a.as_f64().unwrap()
+                > value("cars", 1.0, night, &mut Noise::new(1))
+                    .as_f64()
+                    .unwrap()
+        );
+        assert_eq!(
+            value("light_on", 1.0, night, &mut Noise::new(1)),
+            json!(true)
+        );
         let noon = crate::time::parse_instant("2026-11-18T11:30:00Z").unwrap();
-        assert_eq!(value("light_on", 1.0, noon, &mut Noise::new(1)), json!(false));
+        assert_eq!(
+            value("light_on", 1.0, noon, &mut Noise::new(1)),
+            json!(false)
+        );
     }
 }

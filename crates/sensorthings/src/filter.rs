@@ -173,7 +173,8 @@ impl<'a> Compiler<'a> {
                     let (col, path) = e.json.clone().unwrap_or_default();
                     vec![self.json_raw(&col, &path)]
                 }
-                Ty::Geo => return Err(Error::invalid("$orderby", "cannot order by a geometry")),
+                // Geometries order by their stored form (GeoJSON text on SQLite, PostGIS's
+                // B-tree order on PostgreSQL): $orderby accepts every property.
                 _ => vec![e.sql.clone()],
             };
             if !e.chain.is_empty() {
@@ -545,10 +546,24 @@ impl<'a> Compiler<'a> {
             (Ty::Result, _) => {
                 let a = e.alias.clone().unwrap_or_default();
                 match want {
-                    Ty::Str => E::new(
-                        format!("(CASE WHEN {a}.result_kind = 2 THEN {a}.result_string END)"),
-                        Ty::Str,
-                    ),
+                    // A numeric result read as text is its JSON number (`6`, `6.5`), so a
+                    // string literal compares with the number's text.
+                    Ty::Str => {
+                        let n = format!("{a}.result_number");
+                        let num_text = if self.pg() {
+                            format!("CAST({n} AS TEXT)")
+                        } else {
+                            format!(
+                                "(CASE WHEN {n} = CAST({n} AS INTEGER) THEN CAST(CAST({n} AS INTEGER) AS TEXT) ELSE CAST({n} AS TEXT) END)"
+                            )
+                        };
+                        E::new(
+                            format!(
+                                "(CASE {a}.result_kind WHEN 2 THEN {a}.result_string WHEN 1 THEN {num_text} END)"
+                            ),
+                            Ty::Str,
+                        )
+                    }
                     Ty::Bool => E::new(
                         format!(
                             "(CASE WHEN {a}.result_kind = 3 THEN {a}.result_string = 'true' END)"

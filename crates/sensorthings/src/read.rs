@@ -2,6 +2,7 @@
 //! depth without N+1 queries (one statement per expanded navigation property and level), and the
 //! JSON representation of entities.
 
+use crate::conn::Conn;
 use crate::filter::{Compiler, Params};
 use crate::model::{Kind, Link, PropType, parent_cond};
 use crate::odata::{ExpandItem, Path, QueryOptions, Segment};
@@ -9,9 +10,8 @@ use crate::visibility::{self, Access};
 use kern::{Error, Result};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use store::sea_query::Values;
-use crate::conn::Conn;
 use store::Cells;
+use store::sea_query::Values;
 
 /// Everything a read needs.
 pub struct Reader<'a> {
@@ -161,6 +161,27 @@ fn next_query(raw_query: &str, top: u64, skip: u64) -> String {
     parts.join("&")
 }
 
+/// `$select` names properties or navigation properties of the type; anything else is a bad
+/// request (OData 4.01, 5.1.3), not silently ignored.
+fn check_select(kind: Kind, o: &QueryOptions) -> Result<()> {
+    for p in o.select.iter().flatten() {
+        let Some(name) = p.segments.first().and_then(Segment::as_name) else {
+            continue;
+        };
+        let known = kind.prop(name).is_some()
+            || kind.nav(name).is_some()
+            || matches!(name, "id" | "@iot.id" | "@iot.selfLink")
+            || (kind.has_visibility() && matches!(name, "visibility" | "groups"));
+        if !known {
+            return Err(Error::invalid(
+                "$select",
+                format!("{} has no property '{name}'", kind.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Reader<'_> {
     fn top(&self, o: &QueryOptions) -> u64 {
         o.top.unwrap_or(self.default_top).min(self.max_top)
@@ -174,6 +195,7 @@ impl Reader<'_> {
         a: &str,
         o: &QueryOptions,
     ) -> Result<(Vec<String>, Vec<String>)> {
+        check_select(kind, o)?;
         let mut conds = Vec::new();
         if let Some(v) = self.access.visible(kind, a) {
             conds.push(v);
@@ -241,7 +263,8 @@ impl Reader<'_> {
             top + 1
         );
         let mut rows = self.fetch(&sql, params).await?;
-        let more = rows.len() as u64 > top;
+        // `$top=0` asks for no entities (e.g. only the count): no next page to point to.
+        let more = top > 0 && rows.len() as u64 > top;
         rows.truncate(top as usize);
         let mut items: Vec<Map<String, Value>> = rows
             .iter()
@@ -281,6 +304,7 @@ impl Reader<'_> {
 
     /// `GET` of one entity.
     pub async fn entity(&self, kind: Kind, id: i64, o: &QueryOptions) -> Result<Value> {
+        check_select(kind, o)?;
         let row = self.row(kind, id).await?;
         let mut items = vec![render(kind, &row, &self.base, o.select.as_deref())];
         self.expand(kind, std::slice::from_ref(&row), &mut items, &o.expand)
@@ -445,7 +469,7 @@ impl Reader<'_> {
                         *n += 1;
                         kept_pids.push(pid);
                         kept_rows.push(r);
-                    } else {
+                    } else if top > 0 {
                         more.insert(pid, true);
                     }
                 }

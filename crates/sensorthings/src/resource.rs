@@ -1,10 +1,10 @@
 //! Resource paths: `Things`, `Things(1)`, `Things(1)/Datastreams(2)/Observations`,
 //! `Things(1)/name`, `Things(1)/name/$value`, `Things(1)/Locations/$ref`.
 
+use crate::conn::Conn;
 use crate::model::{Kind, Link, parent_cond};
 use crate::visibility::Access;
 use kern::{Error, Result};
-use crate::conn::Conn;
 
 /// What a path addresses, after every step was checked against the database.
 #[derive(Debug, Clone, PartialEq)]

@@ -200,8 +200,12 @@ impl Access {
                  OR NOT EXISTS (SELECT 1 FROM sta_thing_locations vl2 WHERE vl2.location_id = {a}.id))",
                 things()
             ),
+            // Exactly one of the two is set. A CASE instead of OR keeps SQLite from a
+            // multi-index OR plan that collects (and sorts) every visible Observation before a
+            // `LIMIT`; both backends then scan in the requested order and stop early.
             Kind::Observation => format!(
-                "({a}.datastream_id IN ({}) OR {a}.multi_datastream_id IN ({}))",
+                "(CASE WHEN {a}.datastream_id IS NOT NULL THEN {a}.datastream_id IN ({}) \
+                 ELSE {a}.multi_datastream_id IN ({}) END)",
                 streams("sta_datastreams", "vd"),
                 streams("sta_multi_datastreams", "vm")
             ),

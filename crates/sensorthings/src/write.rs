@@ -656,8 +656,70 @@ impl<'a> Writer<'a> {
                  WHERE {table}.id = o.sid"
             );
             self.exec(&sql, vec![]).await?;
+            self.widen_observed_area(table, col, obs).await?;
         }
         Ok(())
+    }
+
+    /// Widens the (Multi)Datastream's observedArea to the bounding box of the Observation's
+    /// FeatureOfInterest (OGC 18-088, Datastream: "the spatial bounding box of the spatial
+    /// extent of all FeaturesOfInterest" of its Observations).
+    async fn widen_observed_area(&mut self, table: &str, col: &str, obs: i64) -> Result<()> {
+        let rows = self
+            .q(
+                &format!(
+                    "SELECT d.id AS sid, d.observed_area AS area, f.min_x, f.min_y, f.max_x, f.max_y \
+                     FROM sta_observations o JOIN {table} d ON d.id = o.{col} \
+                     JOIN sta_features f ON f.id = o.feature_id WHERE o.id = {obs}"
+                ),
+                vec![],
+            )
+            .await?;
+        let Some(r) = rows.first() else {
+            return Ok(());
+        };
+        let (Some(x0), Some(y0), Some(x1), Some(y1)) = (
+            r.get("min_x").as_f64(),
+            r.get("min_y").as_f64(),
+            r.get("max_x").as_f64(),
+            r.get("max_y").as_f64(),
+        ) else {
+            return Ok(());
+        };
+        let mut b = geo::Rect::new(geo::coord! { x: x0, y: y0 }, geo::coord! { x: x1, y: y1 });
+        if let Some(old) = r
+            .get("area")
+            .as_json()
+            .as_ref()
+            .and_then(geometry_of)
+            .and_then(|g| g.bounding_rect())
+        {
+            if old.min().x <= x0 && old.min().y <= y0 && old.max().x >= x1 && old.max().y >= y1 {
+                return Ok(());
+            }
+            b = geo::Rect::new(
+                geo::coord! { x: old.min().x.min(x0), y: old.min().y.min(y0) },
+                geo::coord! { x: old.max().x.max(x1), y: old.max().y.max(y1) },
+            );
+        }
+        let (lo, hi) = (b.min(), b.max());
+        let n = crate::read::number;
+        let area = if lo == hi {
+            serde_json::json!({ "type": "Point", "coordinates": [n(lo.x), n(lo.y)] })
+        } else if lo.x == hi.x || lo.y == hi.y {
+            serde_json::json!({ "type": "LineString", "coordinates": [[n(lo.x), n(lo.y)], [n(hi.x), n(hi.y)]] })
+        } else {
+            serde_json::json!({ "type": "Polygon", "coordinates": [[
+                [n(lo.x), n(lo.y)], [n(hi.x), n(lo.y)], [n(hi.x), n(hi.y)], [n(lo.x), n(hi.y)], [n(lo.x), n(lo.y)]
+            ]] })
+        };
+        let sid = r.get("sid").as_i64().unwrap_or(0);
+        self.exec(
+            &format!("UPDATE {table} SET observed_area = $1 WHERE id = {sid}"),
+            vec![json_value(&area)],
+        )
+        .await
+        .map(|_| ())
     }
 
     /// PATCH (merge) or PUT (`replace`) of an entity.
@@ -691,6 +753,23 @@ impl<'a> Writer<'a> {
             }
             if let Some(nav) = kind.nav(k) {
                 let (ck, link) = kind.link(nav).expect("navs have links");
+                // An update links existing entities only; related entities inline are created
+                // by POST (OGC 18-088, 10.3: deep insert is a create operation).
+                let is_ref = |v: &Value| {
+                    v.as_object().is_some_and(|o| {
+                        o.contains_key("@iot.id") || o.contains_key("@iot.selfLink")
+                    })
+                };
+                let refs_only = match val {
+                    Value::Array(items) => items.iter().all(is_ref),
+                    other => is_ref(other),
+                };
+                if !refs_only {
+                    return Err(inv(
+                        k,
+                        "ein Update verknüpft nur bestehende Entitäten per @iot.id; neue Entitäten per POST anlegen",
+                    ));
+                }
                 match link {
                     Link::Ref(col) => {
                         let cid = self.create(ck, val, format!("{k}."), vec![]).await?;
@@ -788,6 +867,31 @@ impl<'a> Writer<'a> {
     /// Datastreams and their Observations with it, and so on).
     pub async fn delete(&mut self, kind: Kind, id: i64) -> Result<()> {
         self.access.require_write(self.principal)?;
+        if kind == Kind::Location {
+            // A HistoricalLocation without any Location left goes with it.
+            let gone = self
+                .q(
+                    &format!(
+                        "SELECT h.hist_id AS id FROM sta_hist_locations h WHERE h.location_id = {id} \
+                         AND NOT EXISTS (SELECT 1 FROM sta_hist_locations o \
+                         WHERE o.hist_id = h.hist_id AND o.location_id <> {id})"
+                    ),
+                    vec![],
+                )
+                .await?;
+            for hl in gone.iter().filter_map(|r| r.get("id").as_i64()) {
+                self.exec(
+                    &format!("DELETE FROM sta_historical_locations WHERE id = {hl}"),
+                    vec![],
+                )
+                .await?;
+                self.changes.push(Change {
+                    kind: Kind::HistoricalLocation,
+                    id: hl,
+                    op: ChangeOp::Deleted,
+                });
+            }
+        }
         self.exec(
             &format!("DELETE FROM {} WHERE id = {id}", kind.table()),
             vec![],

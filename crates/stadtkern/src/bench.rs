@@ -285,7 +285,13 @@ fn rss_mib() -> f64 {
 }
 
 /// The rows of ingest request `k`: `per` Datastreams with `batch / per` rows each.
-fn ingest_rows(k: u64, batch: u64, first: i64, streams: u64, t0: i64) -> Vec<(i64, Vec<(i64, f64)>)> {
+fn ingest_rows(
+    k: u64,
+    batch: u64,
+    first: i64,
+    streams: u64,
+    t0: i64,
+) -> Vec<(i64, Vec<(i64, f64)>)> {
     let per = 10.min(streams).max(1);
     let each = (batch / per).max(1);
     (0..per)
@@ -356,16 +362,27 @@ async fn raw_insert(
 }
 
 /// p50 and p95 (ms) of `runs` sequential GETs, and the size of the last answer.
-async fn timed_gets(client: &reqwest::Client, url: &str, runs: usize) -> Result<(f64, f64, usize), Failure> {
+async fn timed_gets(
+    client: &reqwest::Client,
+    url: &str,
+    runs: usize,
+) -> Result<(f64, f64, usize), Failure> {
     let mut lat = Vec::with_capacity(runs);
     let mut size = 0;
     for i in 0..runs + 2 {
         let start = Instant::now();
-        let r = client.get(url).send().await.map_err(|e| fail(e.to_string()))?;
+        let r = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let status = r.status();
         let body = r.bytes().await.map_err(|e| fail(e.to_string()))?;
         if !status.is_success() {
-            return Err(fail(format!("{url}: {status}: {}", String::from_utf8_lossy(&body))));
+            return Err(fail(format!(
+                "{url}: {status}: {}",
+                String::from_utf8_lossy(&body)
+            )));
         }
         size = body.len();
         if i >= 2 {
@@ -397,7 +414,8 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
     if let Some(s) = &schema {
         let admin = store::Db::connect(&url, &store::OpenOptions::default()).await?;
         let mut tx = admin.begin().await?;
-        tx.raw_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE")).await?;
+        tx.raw_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"))
+            .await?;
         tx.raw_execute(&format!("CREATE SCHEMA {s}")).await?;
         tx.commit().await?;
     }
@@ -444,7 +462,11 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
         async move {
             db.fetch_cells_sql(sql, store::sea_query::Values(vec![]))
                 .await
-                .map(|r| r.first().and_then(|c| c.values.first().and_then(|v| v.as_i64())).unwrap_or(0))
+                .map(|r| {
+                    r.first()
+                        .and_then(|c| c.values.first().and_then(|v| v.as_i64()))
+                        .unwrap_or(0)
+                })
         }
     };
     let first = one("SELECT MIN(id) FROM sta_datastreams").await?;
@@ -486,8 +508,13 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.concurrency.max(1) {
-        let (client, next, token, base, peak) =
-            (client.clone(), next.clone(), token.clone(), base.clone(), peak_rss.clone());
+        let (client, next, token, base, peak) = (
+            client.clone(),
+            next.clone(),
+            token.clone(),
+            base.clone(),
+            peak_rss.clone(),
+        );
         let (batch, streams) = (args.batch, args.datastreams);
         tasks.push(tokio::spawn(async move {
             let mut sent = 0u64;
@@ -507,7 +534,11 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
                     .await
                     .map_err(|e| e.to_string())?;
                 if r.status().as_u16() != 201 {
-                    return Err(format!("{}: {}", r.status(), r.text().await.unwrap_or_default()));
+                    return Err(format!(
+                        "{}: {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    ));
                 }
                 let _ = r.bytes().await;
                 sent += groups.iter().map(|g| g.1.len() as u64).sum::<u64>();
@@ -526,7 +557,12 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let t_raw = t0 + 400 * 86_400_000_000;
     for k in 0..requests {
-        raw_insert(&db, foi, &ingest_rows(k, args.batch, first, args.datastreams, t_raw)).await?;
+        raw_insert(
+            &db,
+            foi,
+            &ingest_rows(k, args.batch, first, args.datastreams, t_raw),
+        )
+        .await?;
     }
     let raw_secs = started.elapsed().as_secs_f64();
     let raw_rate = ingested as f64 / raw_secs;
@@ -535,14 +571,19 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let have = one("SELECT COUNT(*) FROM sta_observations").await? as u64;
     let target = args.observations.max(have);
-    let big_have = one("SELECT obs_count FROM sta_latest ORDER BY datastream_id LIMIT 1").await? as u64;
-    let big_more = (target / 2).saturating_sub(big_have);
+    let big_have =
+        one("SELECT obs_count FROM sta_latest ORDER BY datastream_id LIMIT 1").await? as u64;
+    let big_more = (target / 2)
+        .saturating_sub(big_have)
+        .min(target.saturating_sub(have));
     let rest = target.saturating_sub(have + big_more);
     let t_fill = t0 + 800 * 86_400_000_000;
     let mut done = 0u64;
     while done < big_more {
         let n = (big_more - done).min(100_000);
-        let rows: Vec<(i64, f64)> = (0..n).map(|i| (t_fill + (done + i) as i64 * 1_000_000, (i % 97) as f64)).collect();
+        let rows: Vec<(i64, f64)> = (0..n)
+            .map(|i| (t_fill + (done + i) as i64 * 1_000_000, (i % 97) as f64))
+            .collect();
         raw_insert(&db, foi, &[(first, rows)]).await?;
         done += n;
     }
@@ -551,7 +592,9 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
     let mut groups = Vec::new();
     for j in 0..others {
         let ds = first + 1 + j as i64;
-        let rows: Vec<(i64, f64)> = (0..each).map(|i| (t_fill + i as i64 * 900_000_000, (i % 89) as f64)).collect();
+        let rows: Vec<(i64, f64)> = (0..each)
+            .map(|i| (t_fill + i as i64 * 900_000_000, (i % 89) as f64))
+            .collect();
         groups.push((ds, rows));
         if groups.iter().map(|g| g.1.len()).sum::<usize>() >= 100_000 || j + 1 == others {
             raw_insert(&db, foi, &groups).await?;
@@ -566,19 +609,41 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
 
     // 4. Reads over HTTP (anonymous reader: public data, visibility applied).
     let latest = timed_gets(&client, &format!("{base}/LatestObservations"), 20).await?;
-    let latest_sel = timed_gets(&client, &format!("{base}/LatestObservations?$select=result,phenomenonTime"), 20).await?;
+    let latest_sel = timed_gets(
+        &client,
+        &format!("{base}/LatestObservations?$select=result,phenomenonTime"),
+        20,
+    )
+    .await?;
     let expand = timed_gets(
         &client,
         &format!("{base}/Datastreams?$top={}&$select=id&$expand=Observations($orderby=phenomenonTime%20desc;$top=1)", args.datastreams),
         10,
     )
     .await?;
-    let count_all = timed_gets(&client, &format!("{base}/Observations?$count=true&$top=1"), 30).await?;
-    let count_ds = timed_gets(&client, &format!("{base}/Datastreams({first})/Observations?$count=true&$top=1"), 30).await?;
-    let page = timed_gets(&client, &format!("{base}/Datastreams({first})/Observations?$top=1000"), 50).await?;
+    let count_all = timed_gets(
+        &client,
+        &format!("{base}/Observations?$count=true&$top=1"),
+        30,
+    )
+    .await?;
+    let count_ds = timed_gets(
+        &client,
+        &format!("{base}/Datastreams({first})/Observations?$count=true&$top=1"),
+        30,
+    )
+    .await?;
+    let page = timed_gets(
+        &client,
+        &format!("{base}/Datastreams({first})/Observations?$top=1000"),
+        50,
+    )
+    .await?;
     let page_desc = timed_gets(
         &client,
-        &format!("{base}/Datastreams({first})/Observations?$top=1000&$orderby=phenomenonTime%20desc"),
+        &format!(
+            "{base}/Datastreams({first})/Observations?$top=1000&$orderby=phenomenonTime%20desc"
+        ),
         50,
     )
     .await?;
@@ -614,12 +679,17 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
     if args.json {
         println!("{result}");
     } else {
-        println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        );
     }
     if let Some(s) = &schema {
         db.close().await;
         let admin = store::Db::connect(&url, &store::OpenOptions::default()).await?;
-        admin.raw_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE")).await?;
+        admin
+            .raw_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"))
+            .await?;
     } else if args.database.is_none() {
         db.close().await;
         let _ = std::fs::remove_dir_all(&tmp);

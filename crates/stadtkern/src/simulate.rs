@@ -72,7 +72,10 @@ fn now_micros() -> i64 {
 }
 
 pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
-    let every = parse_duration(&args.interval).map_err(|m| Failure { message: m, code: 2 })?;
+    let every = parse_duration(&args.interval).map_err(|m| Failure {
+        message: m,
+        code: 2,
+    })?;
     let token = args.token.clone().ok_or_else(|| Failure {
         message: "simulate needs --token (or STADTKERN_TOKEN) with the scope sta:write; \
                   create one with: stadtkern token create --name simulate --scope sta:write"
@@ -99,7 +102,13 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
         let t = now_micros();
         let body = round_body(&series, t, round);
         let url = format!("{base}/sta/v1.1/CreateObservations");
-        match client.post(&url).bearer_auth(&token).json(&body).send().await {
+        match client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+        {
             Ok(r) if r.status().as_u16() == 201 => {
                 let links: Value = r.json().await.unwrap_or(Value::Null);
                 let errors = links

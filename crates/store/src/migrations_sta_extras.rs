@@ -64,6 +64,17 @@ pub(crate) fn m0003_sensorthings_extras(b: Backend) -> Vec<String> {
                 .take(),
         ));
     }
+    // Pages of one Datastream in the default order (by id) straight from an index, without
+    // sorting the Datastream's Observations (`Datastreams(1)/Observations?$top=1000`).
+    out.push(sql(
+        b,
+        &crate::migrations::index(
+            "sta_observations_ds_id",
+            "sta_observations",
+            &["datastream_id", "id"],
+            false,
+        ),
+    ));
     match b {
         Backend::Sqlite => {
             for (t, c, _) in STREAMS {

@@ -453,7 +453,8 @@ impl<'a> Lexer<'a> {
         let (time, time_end) = self.scan_time(time_start)?;
         let (offset, end) = match self.byte_at(time_end) {
             Some(b'Z' | b'z') => (FixedOffset::east_opt(0), time_end + 1),
-            Some(sign @ (b'+' | b'-'))
+            // A space stands for '+' when a client did not percent-encode the offset's plus.
+            Some(sign @ (b'+' | b'-' | b' '))
                 if self.two_digits(time_end + 1)
                     && self.byte_at(time_end + 3) == Some(b':')
                     && self.two_digits(time_end + 4) =>

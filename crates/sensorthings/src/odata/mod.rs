@@ -44,12 +44,12 @@
 //! # The query string
 //!
 //! [`parse_query`] splits the raw query at `&`, then each part at the first
-//! `=`, and percent-decodes name and value (a `+` is *not* decoded to a
-//! space, as OData's ABNF treats `+` as a literal plus). Inside expression
-//! values, however, a bare `+` outside quotes is skipped like white space:
-//! HTML forms and many HTTP clients (e.g. Python's `requests`) encode spaces
-//! as `+`, OData has no `+` operator, and a leading `+` on a number does not
-//! change it. Parameters not starting with `$` are ignored; unknown
+//! `=`, and form-decodes name and value: `+` becomes a space (HTML forms and
+//! many HTTP clients, e.g. Python's `requests`, encode spaces so), a literal
+//! plus must be sent as `%2B`. A date-time offset whose `+` arrived as a space
+//! (`...T10:00:00 02:00`) is still read as a positive offset. Inside expression
+//! values a bare `+` outside quotes is skipped like white space (the parse
+//! functions that take decoded values see it), as OData has no `+` operator. Parameters not starting with `$` are ignored; unknown
 //! `$`-options and repeated options are errors.
 //!
 //! # `$expand`
@@ -243,7 +243,14 @@ fn parse_unsigned_value(option: &str, value: &str) -> Result<u64, Box<ParseError
 }
 
 fn decode<'a>(option: &str, raw: &'a str) -> Result<Cow<'a, str>, Box<ParseError>> {
-    percent_decode_str(raw).decode_utf8().map_err(|e| {
+    // Query strings are form-encoded by browsers and most HTTP clients (Python's `requests`,
+    // which frost-sta-client uses): `+` stands for a space, a literal plus arrives as `%2B`.
+    let raw: Cow<'a, str> = if raw.contains('+') { Cow::Owned(raw.replace('+', " ")) } else { Cow::Borrowed(raw) };
+    let decoded = match raw {
+        Cow::Borrowed(r) => percent_decode_str(r).decode_utf8(),
+        Cow::Owned(r) => percent_decode_str(&r).decode_utf8().map(|c| Cow::Owned(c.into_owned())),
+    };
+    decoded.map_err(|e| {
         ParseError::new(
             ErrorKind::InvalidEncoding,
             option,

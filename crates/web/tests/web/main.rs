@@ -6,4 +6,5 @@ mod foundation;
 mod mqtt;
 mod oidc;
 mod sta;
+mod sta_conformance;
 mod sta_extras;

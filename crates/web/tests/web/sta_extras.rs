@@ -140,23 +140,53 @@ async fn sta_extras_create_observations_answers_links_or_error_per_row() {
     let links = r.json();
     let links = links.as_array().unwrap();
     assert_eq!(links.len(), 5);
-    assert!(links[0].as_str().unwrap().contains("/sta/v1.1/Observations("));
-    assert_eq!(&links[1..4], &[json!("error"), json!("error"), json!("error")]);
-    let o1 = get(&app, &tok, &format!("/Observations({})?$expand=FeatureOfInterest($select=id)", id_of(&links[0]))).await;
+    assert!(
+        links[0]
+            .as_str()
+            .unwrap()
+            .contains("/sta/v1.1/Observations(")
+    );
+    assert_eq!(
+        &links[1..4],
+        &[json!("error"), json!("error"), json!("error")]
+    );
+    let o1 = get(
+        &app,
+        &tok,
+        &format!(
+            "/Observations({})?$expand=FeatureOfInterest($select=id)",
+            id_of(&links[0])
+        ),
+    )
+    .await;
     assert_eq!(o1["phenomenonTime"], json!("2010-12-23T17:20:00Z"));
     assert_eq!(o1["result"], json!(20));
     assert_eq!(o1["FeatureOfInterest"]["@iot.id"], json!(foi));
     let o2 = get(&app, &tok, &format!("/Observations({})", id_of(&links[4]))).await;
-    assert_eq!(o2["phenomenonTime"], json!("2010-12-24T00:00:00Z/2010-12-24T01:00:00Z"));
+    assert_eq!(
+        o2["phenomenonTime"],
+        json!("2010-12-24T00:00:00Z/2010-12-24T01:00:00Z")
+    );
     assert_eq!(o2["resultTime"], json!("2010-12-24T01:00:05Z"));
     assert_eq!(o2["parameters"], json!({ "q": 1 }));
     // Rows without FeatureOfInterest get the one generated from the Thing's Location.
-    let f2 = get(&app, &tok, &format!("/Observations({})/FeatureOfInterest", id_of(&links[4]))).await;
+    let f2 = get(
+        &app,
+        &tok,
+        &format!("/Observations({})/FeatureOfInterest", id_of(&links[4])),
+    )
+    .await;
     assert_eq!(f2["feature"]["coordinates"], json!([7.46, 51.51]));
     // The Datastream's phenomenonTime covers the batch.
     let d = get(&app, &tok, &format!("/Datastreams({})", ds[1])).await;
-    assert_eq!(d["phenomenonTime"], json!("2010-12-24T00:00:00Z/2010-12-24T01:00:00Z"));
-    assert_eq!(d["resultTime"], json!("2010-12-24T01:00:05Z/2010-12-24T01:00:05Z"));
+    assert_eq!(
+        d["phenomenonTime"],
+        json!("2010-12-24T00:00:00Z/2010-12-24T01:00:00Z")
+    );
+    assert_eq!(
+        d["resultTime"],
+        json!("2010-12-24T01:00:05Z/2010-12-24T01:00:05Z")
+    );
 }
 
 #[tokio::test]
@@ -164,7 +194,13 @@ async fn sta_extras_create_observations_refuses_bad_requests_whole() {
     let app = TestApp::new().await;
     let tok = app.token(&["sta:write"]).await;
     let (_, ds) = station(&app, &tok, "A", "public").await;
-    let r = post(&app, &tok, "/CreateObservations", json!({ "not": "a list" })).await;
+    let r = post(
+        &app,
+        &tok,
+        "/CreateObservations",
+        json!({ "not": "a list" }),
+    )
+    .await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "list");
     let r = post(
         &app,
@@ -211,7 +247,11 @@ async fn sta_extras_create_observations_refuses_bad_requests_whole() {
                 .unwrap(),
         )
         .await;
-    assert!(r.status == StatusCode::UNAUTHORIZED || r.status == StatusCode::FORBIDDEN, "{}", r.status);
+    assert!(
+        r.status == StatusCode::UNAUTHORIZED || r.status == StatusCode::FORBIDDEN,
+        "{}",
+        r.status
+    );
 }
 
 #[tokio::test]
@@ -248,8 +288,18 @@ async fn sta_extras_create_observations_for_multi_datastreams_checks_arity() {
     assert_eq!(links[1], json!("error"));
     let o = get(&app, &tok, &format!("/Observations({})", id_of(&links[0]))).await;
     assert_eq!(o["result"], json!([3.5, 270]));
-    let page = get(&app, &tok, &format!("/MultiDatastreams({md})/Observations?$resultFormat=dataArray&$select=result")).await;
-    assert_eq!(page["value"][0]["MultiDatastream@iot.navigationLink"].as_str().unwrap().ends_with(&format!("MultiDatastreams({md})")), true);
+    let page = get(
+        &app,
+        &tok,
+        &format!("/MultiDatastreams({md})/Observations?$resultFormat=dataArray&$select=result"),
+    )
+    .await;
+    assert!(
+        page["value"][0]["MultiDatastream@iot.navigationLink"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("MultiDatastreams({md})"))
+    );
     assert_eq!(page["value"][0]["dataArray"], json!([[[3.5, 270]]]));
 }
 
@@ -258,36 +308,103 @@ async fn sta_extras_data_array_groups_observations_per_datastream() {
     let app = TestApp::new().await;
     let tok = app.token(&["sta:write"]).await;
     let (_, ds) = station(&app, &tok, "A", "public").await;
-    create(&app, &tok, ds[0], &[("2024-01-01T00:00:00Z", 1.0), ("2024-01-01T01:00:00Z", 2.5)]).await;
+    create(
+        &app,
+        &tok,
+        ds[0],
+        &[("2024-01-01T00:00:00Z", 1.0), ("2024-01-01T01:00:00Z", 2.5)],
+    )
+    .await;
     create(&app, &tok, ds[1], &[("2024-01-01T00:00:00Z", 80.0)]).await;
     let v = get(&app, &tok, "/Observations?$resultFormat=dataArray&$select=phenomenonTime,result&$orderby=id&$count=true").await;
     assert_eq!(v["@iot.count"], json!(3));
     let groups = v["value"].as_array().unwrap();
     assert_eq!(groups.len(), 2);
-    assert!(groups[0]["Datastream@iot.navigationLink"].as_str().unwrap().ends_with(&format!("/Datastreams({})", ds[0])));
+    assert!(
+        groups[0]["Datastream@iot.navigationLink"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/Datastreams({})", ds[0]))
+    );
     assert_eq!(groups[0]["components"], json!(["phenomenonTime", "result"]));
     assert_eq!(groups[0]["dataArray@iot.count"], json!(2));
-    assert_eq!(groups[0]["dataArray"], json!([["2024-01-01T00:00:00Z", 1], ["2024-01-01T01:00:00Z", 2.5]]));
-    assert_eq!(groups[1]["dataArray"], json!([["2024-01-01T00:00:00Z", 80]]));
+    assert_eq!(
+        groups[0]["dataArray"],
+        json!([["2024-01-01T00:00:00Z", 1], ["2024-01-01T01:00:00Z", 2.5]])
+    );
+    assert_eq!(
+        groups[1]["dataArray"],
+        json!([["2024-01-01T00:00:00Z", 80]])
+    );
     // Default components; nested path; paging keeps the format.
-    let v = get(&app, &tok, &format!("/Datastreams({})/Observations?$resultFormat=dataArray&$top=1", ds[0])).await;
+    let v = get(
+        &app,
+        &tok,
+        &format!(
+            "/Datastreams({})/Observations?$resultFormat=dataArray&$top=1",
+            ds[0]
+        ),
+    )
+    .await;
     assert_eq!(
         v["value"][0]["components"],
-        json!(["id", "phenomenonTime", "resultTime", "result", "resultQuality", "validTime", "parameters"])
+        json!([
+            "id",
+            "phenomenonTime",
+            "resultTime",
+            "result",
+            "resultQuality",
+            "validTime",
+            "parameters"
+        ])
     );
     assert_eq!(v["value"][0]["dataArray"].as_array().unwrap().len(), 1);
-    assert!(v["@iot.nextLink"].as_str().unwrap().contains("$resultFormat=dataArray"));
+    assert!(
+        v["@iot.nextLink"]
+            .as_str()
+            .unwrap()
+            .contains("$resultFormat=dataArray")
+    );
     // Expanded Observations of Datastreams become one data array per Datastream.
     let v = get(&app, &tok, &format!("/Datastreams({})?$expand=Observations($select=result;$orderby=phenomenonTime)&$resultFormat=dataArray", ds[0])).await;
-    assert_eq!(v["Observations"], json!({ "components": ["result"], "dataArray@iot.count": 2, "dataArray": [[1], [2.5]] }));
-    let v = get(&app, &tok, "/Datastreams?$expand=Observations($select=result)&$resultFormat=dataArray&$orderby=id").await;
+    assert_eq!(
+        v["Observations"],
+        json!({ "components": ["result"], "dataArray@iot.count": 2, "dataArray": [[1], [2.5]] })
+    );
+    let v = get(
+        &app,
+        &tok,
+        "/Datastreams?$expand=Observations($select=result)&$resultFormat=dataArray&$orderby=id",
+    )
+    .await;
     assert_eq!(v["value"][1]["Observations"]["dataArray"], json!([[80]]));
     // Bad uses.
-    let r = app.with_token(M::GET, &format!("{B}/Things?$resultFormat=dataArray"), &tok, None).await;
+    let r = app
+        .with_token(
+            M::GET,
+            &format!("{B}/Things?$resultFormat=dataArray"),
+            &tok,
+            None,
+        )
+        .await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "dataArray");
-    let r = app.with_token(M::GET, &format!("{B}/Observations?$resultFormat=dataArray&$select=Datastream"), &tok, None).await;
+    let r = app
+        .with_token(
+            M::GET,
+            &format!("{B}/Observations?$resultFormat=dataArray&$select=Datastream"),
+            &tok,
+            None,
+        )
+        .await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "component");
-    let r = app.with_token(M::GET, &format!("{B}/Observations?$resultFormat=csv"), &tok, None).await;
+    let r = app
+        .with_token(
+            M::GET,
+            &format!("{B}/Observations?$resultFormat=csv"),
+            &tok,
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
@@ -301,11 +418,14 @@ fn multipart(boundary: &str, parts: &[String]) -> String {
 }
 
 fn http_part(method: &str, url: &str, content_id: Option<&str>, body: Option<Value>) -> String {
-    let mut s = String::from("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n");
+    let mut s =
+        String::from("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n");
     if let Some(id) = content_id {
         s.push_str(&format!("Content-ID: {id}\r\n"));
     }
-    s.push_str(&format!("\r\n{method} {url} HTTP/1.1\r\nHost: example.org\r\n"));
+    s.push_str(&format!(
+        "\r\n{method} {url} HTTP/1.1\r\nHost: example.org\r\n"
+    ));
     match body {
         Some(b) => s.push_str(&format!("Content-Type: application/json\r\n\r\n{b}")),
         None => s.push_str("\r\n"),
@@ -366,26 +486,48 @@ async fn sta_extras_batch_multipart_changeset_with_references_and_gets() {
                         "POST",
                         "$1/Datastreams",
                         Some("2"),
-                        Some(json!({ "name": "D", "description": "d", "observationType": "OM_Measurement",
+                        Some(
+                            json!({ "name": "D", "description": "d", "observationType": "OM_Measurement",
                                      "unitOfMeasurement": { "name": "u", "symbol": "u", "definition": "u" },
                                      "Sensor": { "name": "S", "description": "s", "encodingType": "text/html", "metadata": "m" },
-                                     "ObservedProperty": { "name": "P", "description": "p", "definition": "p" } })),
+                                     "ObservedProperty": { "name": "P", "description": "p", "definition": "p" } }),
+                        ),
                     ),
-                    http_part("PATCH", "$1", Some("3"), Some(json!({ "description": "geändert" }))),
+                    http_part(
+                        "PATCH",
+                        "$1",
+                        Some("3"),
+                        Some(json!({ "description": "geändert" })),
+                    ),
                 ],
             ),
-            http_part("GET", "Things?$count=true&$select=name&$orderby=id", None, None),
+            http_part(
+                "GET",
+                "Things?$count=true&$select=name&$orderby=id",
+                None,
+                None,
+            ),
         ],
     );
     let r = batch(&app, &tok, "multipart/mixed; boundary=batch_1", body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let ct = r.header("content-type").unwrap();
     assert!(ct.starts_with("multipart/mixed; boundary="), "{ct}");
-    assert_eq!(statuses(&r.body), vec![200, 201, 201, 200, 200], "{}", r.body);
+    assert_eq!(
+        statuses(&r.body),
+        vec![200, 201, 201, 200, 200],
+        "{}",
+        r.body
+    );
     assert!(r.body.contains("Content-ID: 2"));
     assert!(r.body.contains("\"name\":\"Alt\""));
     assert!(r.body.contains("\"@iot.count\":2"));
-    let created = get(&app, &tok, "/Things?$filter=name eq 'Neu'&$expand=Datastreams($select=name)").await;
+    let created = get(
+        &app,
+        &tok,
+        "/Things?$filter=name eq 'Neu'&$expand=Datastreams($select=name)",
+    )
+    .await;
     assert_eq!(created["value"][0]["description"], json!("geändert"));
     assert_eq!(created["value"][0]["Datastreams"][0]["name"], json!("D"));
 }
@@ -402,7 +544,12 @@ async fn sta_extras_batch_failing_request_rolls_back_the_changeset() {
                 "c1",
                 &[
                     http_part("POST", "Things", Some("1"), Some(thing("Eins"))),
-                    http_part("POST", "Things", Some("2"), Some(json!({ "name": "ohne Beschreibung", "colour": 1 }))),
+                    http_part(
+                        "POST",
+                        "Things",
+                        Some("2"),
+                        Some(json!({ "name": "ohne Beschreibung", "colour": 1 })),
+                    ),
                 ],
             ),
             changeset(
@@ -412,7 +559,10 @@ async fn sta_extras_batch_failing_request_rolls_back_the_changeset() {
                     http_part("POST", "$9/Locations", Some("2"), Some(json!({}))),
                 ],
             ),
-            changeset("c3", &[http_part("POST", "Things", Some("1"), Some(thing("Drei")))]),
+            changeset(
+                "c3",
+                &[http_part("POST", "Things", Some("1"), Some(thing("Drei")))],
+            ),
         ],
     );
     let r = batch(&app, &tok, "multipart/mixed;boundary=\"b\"", body).await;
@@ -435,14 +585,26 @@ async fn sta_extras_batch_refuses_malformed_multipart() {
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "closing delimiter");
     let r = batch(&app, &tok, "multipart/mixed", "--b\r\n\r\n--b--".into()).await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "boundary");
-    let r = batch(&app, &tok, "multipart/mixed; boundary=b", "no parts at all".into()).await;
+    let r = batch(
+        &app,
+        &tok,
+        "multipart/mixed; boundary=b",
+        "no parts at all".into(),
+    )
+    .await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "delimiter");
-    let bad_line = multipart("b", &["Content-Type: application/http\r\n\r\nGARBAGE".into()]);
+    let bad_line = multipart(
+        "b",
+        &["Content-Type: application/http\r\n\r\nGARBAGE".into()],
+    );
     let r = batch(&app, &tok, "multipart/mixed; boundary=b", bad_line).await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "request line");
     let r = batch(&app, &tok, "text/plain", "x".into()).await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "text/plain");
-    let get_in_changeset = multipart("b", &[changeset("c", &[http_part("GET", "Things", None, None)])]);
+    let get_in_changeset = multipart(
+        "b",
+        &[changeset("c", &[http_part("GET", "Things", None, None)])],
+    );
     let r = batch(&app, &tok, "multipart/mixed; boundary=b", get_in_changeset).await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "changeset");
 }
@@ -469,14 +631,32 @@ async fn sta_extras_batch_json_groups_references_and_dependencies() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|x| (x["id"].as_str().unwrap().to_string(), x["status"].as_i64().unwrap()))
+        .map(|x| {
+            (
+                x["id"].as_str().unwrap().to_string(),
+                x["status"].as_i64().unwrap(),
+            )
+        })
         .collect();
-    let want: Vec<(String, i64)> = [("t", 201), ("l", 201), ("r", 200), ("x1", 424), ("x2", 404), ("after", 424), ("alone", 404)]
-        .iter()
-        .map(|(a, b)| (a.to_string(), *b))
-        .collect();
+    let want: Vec<(String, i64)> = [
+        ("t", 201),
+        ("l", 201),
+        ("r", 200),
+        ("x1", 424),
+        ("x2", 404),
+        ("after", 424),
+        ("alone", 404),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), *b))
+    .collect();
     assert_eq!(resp, want, "{v}");
-    assert!(v["responses"][0]["headers"]["location"].as_str().unwrap().contains("/Things("));
+    assert!(
+        v["responses"][0]["headers"]["location"]
+            .as_str()
+            .unwrap()
+            .contains("/Things(")
+    );
     assert_eq!(v["responses"][2]["body"]["value"][0]["name"], json!("L"));
     assert_eq!(v["responses"][4]["body"]["type"], json!("error"));
     let names = get(&app, &tok, "/Things?$select=name").await;
@@ -527,24 +707,52 @@ async fn sta_extras_aggregate_buckets_in_sql_with_visibility() {
     );
     // Origin shifts the buckets; times before the origin floor correctly.
     let v = get(&app, &tok, &format!("/Datastreams({})/Observations/$aggregate?interval=PT1H&fn=count&origin=2024-01-01T00:30:00Z", pubds[0])).await;
-    let counts: Vec<(String, i64)> = v["value"].as_array().unwrap().iter().map(|b| (b["phenomenonTime"].as_str().unwrap().to_string(), b["count"].as_i64().unwrap())).collect();
-    assert_eq!(counts, vec![
-        ("2023-12-31T23:30:00Z/2024-01-01T00:30:00Z".to_string(), 4),
-        ("2024-01-01T00:30:00Z/2024-01-01T01:30:00Z".to_string(), 1),
-    ]);
+    let counts: Vec<(String, i64)> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["phenomenonTime"].as_str().unwrap().to_string(),
+                b["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("2023-12-31T23:30:00Z/2024-01-01T00:30:00Z".to_string(), 4),
+            ("2024-01-01T00:30:00Z/2024-01-01T01:30:00Z".to_string(), 1),
+        ]
+    );
     // Several Datastreams: the internal one only for readers that may see it.
-    let url = format!("{B}/Aggregates?datastreams={},{}&interval=P1D&fn=sum", pubds[0], intds[0]);
+    let url = format!(
+        "{B}/Aggregates?datastreams={},{}&interval=P1D&fn=sum",
+        pubds[0], intds[0]
+    );
     let r = app.get(&url).await;
-    assert_sta_error(&r, StatusCode::NOT_FOUND, &format!("Datastream({})", intds[0]));
+    assert_sta_error(
+        &r,
+        StatusCode::NOT_FOUND,
+        &format!("Datastream({})", intds[0]),
+    );
     let r = app.with_token(M::GET, &url, &tok, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let v = r.json();
-    assert_eq!(v["value"][0]["buckets"], json!([
-        { "phenomenonTime": "2023-12-31T00:00:00Z/2024-01-01T00:00:00Z", "sum": 100 },
-        { "phenomenonTime": "2024-01-01T00:00:00Z/2024-01-02T00:00:00Z", "sum": 10 }
-    ]));
+    assert_eq!(
+        v["value"][0]["buckets"],
+        json!([
+            { "phenomenonTime": "2023-12-31T00:00:00Z/2024-01-01T00:00:00Z", "sum": 100 },
+            { "phenomenonTime": "2024-01-01T00:00:00Z/2024-01-02T00:00:00Z", "sum": 10 }
+        ])
+    );
     assert_eq!(v["value"][1]["buckets"][0]["sum"], json!(7));
-    let r = app.get(&format!("{B}/Datastreams({})/Observations/$aggregate?interval=PT1H", intds[0])).await;
+    let r = app
+        .get(&format!(
+            "{B}/Datastreams({})/Observations/$aggregate?interval=PT1H",
+            intds[0]
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     // Bad input names the problem.
     for (q, needle) in [
@@ -556,19 +764,43 @@ async fn sta_extras_aggregate_buckets_in_sql_with_visibility() {
         ("interval=PT1H&origin=yesterday", "origin"),
         ("interval=PT1H&$filter=result%20gt", "$filter"),
     ] {
-        let r = app.get(&format!("{B}/Datastreams({})/Observations/$aggregate?{q}", pubds[0])).await;
+        let r = app
+            .get(&format!(
+                "{B}/Datastreams({})/Observations/$aggregate?{q}",
+                pubds[0]
+            ))
+            .await;
         assert_sta_error(&r, StatusCode::BAD_REQUEST, needle);
     }
-    let r = app.get(&format!("{B}/Aggregates?datastreams=1,x&interval=PT1H")).await;
+    let r = app
+        .get(&format!("{B}/Aggregates?datastreams=1,x&interval=PT1H"))
+        .await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "datastreams");
-    let r = app.get(&format!("{B}/Things(1)/$aggregate?interval=PT1H")).await;
+    let r = app
+        .get(&format!("{B}/Things(1)/$aggregate?interval=PT1H"))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     // Too many buckets for the server's limit.
     let small = TestApp::with_config(|c| c.sta.max_top = 2).await;
     let t2 = small.token(&["sta:write"]).await;
     let (_, d2) = station(&small, &t2, "S", "public").await;
-    create(&small, &t2, d2[0], &[("2024-01-01T00:00:00Z", 1.0), ("2024-01-02T00:00:00Z", 1.0), ("2024-01-03T00:00:00Z", 1.0)]).await;
-    let r = small.get(&format!("{B}/Datastreams({})/Observations/$aggregate?interval=PT1H", d2[0])).await;
+    create(
+        &small,
+        &t2,
+        d2[0],
+        &[
+            ("2024-01-01T00:00:00Z", 1.0),
+            ("2024-01-02T00:00:00Z", 1.0),
+            ("2024-01-03T00:00:00Z", 1.0),
+        ],
+    )
+    .await;
+    let r = small
+        .get(&format!(
+            "{B}/Datastreams({})/Observations/$aggregate?interval=PT1H",
+            d2[0]
+        ))
+        .await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "buckets");
 }
 
@@ -578,16 +810,43 @@ async fn sta_extras_latest_observations_and_counters_stay_exact() {
     let tok = app.token(&["sta:write"]).await;
     let (t_pub, pubds) = station(&app, &tok, "P", "public").await;
     let (_, intds) = station(&app, &tok, "I", "internal").await;
-    let l1 = create(&app, &tok, pubds[0], &[("2024-01-01T02:00:00Z", 2.0), ("2024-01-01T03:00:00Z", 3.0), ("2024-01-01T01:00:00Z", 1.0)]).await;
+    let l1 = create(
+        &app,
+        &tok,
+        pubds[0],
+        &[
+            ("2024-01-01T02:00:00Z", 2.0),
+            ("2024-01-01T03:00:00Z", 3.0),
+            ("2024-01-01T01:00:00Z", 1.0),
+        ],
+    )
+    .await;
     // A tie on the time: the smaller id is the latest, as with $orderby=phenomenonTime desc.
-    create(&app, &tok, pubds[1], &[("2024-01-01T00:00:00Z", 50.0), ("2024-01-01T00:00:00Z", 51.0)]).await;
+    create(
+        &app,
+        &tok,
+        pubds[1],
+        &[
+            ("2024-01-01T00:00:00Z", 50.0),
+            ("2024-01-01T00:00:00Z", 51.0),
+        ],
+    )
+    .await;
     create(&app, &tok, intds[0], &[("2024-01-01T00:00:00Z", 9.0)]).await;
     let expand = "/Datastreams?$orderby=id&$select=id&$expand=Observations($orderby=phenomenonTime desc;$top=1;$select=result)";
     let latest_results = |v: &Value| -> Vec<Value> {
-        v["value"].as_array().unwrap().iter().map(|d| d["Observations"][0]["result"].clone()).collect()
+        v["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["Observations"][0]["result"].clone())
+            .collect()
     };
     let v = get(&app, &tok, expand).await;
-    assert_eq!(latest_results(&v), vec![json!(3), json!(50), json!(9), Value::Null]);
+    assert_eq!(
+        latest_results(&v),
+        vec![json!(3), json!(50), json!(9), Value::Null]
+    );
     // The fast path answers like the general one (here forced by a harmless $skip=0 → $filter).
     let general = get(&app, &tok, "/Datastreams?$orderby=id&$select=id&$expand=Observations($orderby=phenomenonTime desc;$top=1;$select=result;$filter=true)").await;
     assert_eq!(latest_results(&general), latest_results(&v));
@@ -596,41 +855,137 @@ async fn sta_extras_latest_observations_and_counters_stay_exact() {
         general["value"][0]["Observations@iot.nextLink"].is_string()
     );
     // LatestObservations: anonymous sees public streams only.
-    let anon = app.get(&format!("{B}/LatestObservations?$select=result")).await.json();
-    let got: Vec<(i64, Value)> = anon["value"].as_array().unwrap().iter().map(|o| (o["Datastream"]["@iot.id"].as_i64().unwrap(), o["result"].clone())).collect();
+    let anon = app
+        .get(&format!("{B}/LatestObservations?$select=result"))
+        .await
+        .json();
+    let got: Vec<(i64, Value)> = anon["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["Datastream"]["@iot.id"].as_i64().unwrap(),
+                o["result"].clone(),
+            )
+        })
+        .collect();
     assert_eq!(got, vec![(pubds[0], json!(3)), (pubds[1], json!(50))]);
-    let all = get(&app, &tok, &format!("/LatestObservations?thing={t_pub}&$count=true")).await;
+    let all = get(
+        &app,
+        &tok,
+        &format!("/LatestObservations?thing={t_pub}&$count=true"),
+    )
+    .await;
     assert_eq!(all["@iot.count"], json!(2));
-    let filtered = get(&app, &tok, "/LatestObservations?$filter=ObservedProperty/name eq 'Feuchte'&$select=result").await;
+    let filtered = get(
+        &app,
+        &tok,
+        "/LatestObservations?$filter=ObservedProperty/name eq 'Feuchte'&$select=result",
+    )
+    .await;
     // Only the public station's humidity has Observations.
     assert_eq!(filtered["value"].as_array().unwrap().len(), 1);
-    assert_eq!(filtered["value"][0]["Datastream"]["@iot.id"], json!(pubds[1]));
+    assert_eq!(
+        filtered["value"][0]["Datastream"]["@iot.id"],
+        json!(pubds[1])
+    );
     // Counts: totals and per stream, for anonymous (public only) and for the writer.
     let count = |v: Value| v["@iot.count"].as_i64().unwrap();
-    assert_eq!(count(app.get(&format!("{B}/Observations?$count=true&$top=1")).await.json()), 5);
-    assert_eq!(count(get(&app, &tok, "/Observations?$count=true&$top=1").await), 6);
-    assert_eq!(count(get(&app, &tok, &format!("/Datastreams({})/Observations?$count=true&$top=1", pubds[0])).await), 3);
+    assert_eq!(
+        count(
+            app.get(&format!("{B}/Observations?$count=true&$top=1"))
+                .await
+                .json()
+        ),
+        5
+    );
+    assert_eq!(
+        count(get(&app, &tok, "/Observations?$count=true&$top=1").await),
+        6
+    );
+    assert_eq!(
+        count(
+            get(
+                &app,
+                &tok,
+                &format!("/Datastreams({})/Observations?$count=true&$top=1", pubds[0])
+            )
+            .await
+        ),
+        3
+    );
     // Deleting the latest Observation moves the latest back; counters follow.
-    let r = app.with_token(M::DELETE, &format!("{B}/Observations({})", id_of(&l1[1])), &tok, None).await;
+    let r = app
+        .with_token(
+            M::DELETE,
+            &format!("{B}/Observations({})", id_of(&l1[1])),
+            &tok,
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let v = get(&app, &tok, expand).await;
     assert_eq!(latest_results(&v)[0], json!(2));
-    assert_eq!(count(get(&app, &tok, &format!("/Datastreams({})/Observations?$count=true&$top=1", pubds[0])).await), 2);
+    assert_eq!(
+        count(
+            get(
+                &app,
+                &tok,
+                &format!("/Datastreams({})/Observations?$count=true&$top=1", pubds[0])
+            )
+            .await
+        ),
+        2
+    );
     // Moving an Observation in time updates the latest.
-    let r = app.with_token(M::PATCH, &format!("{B}/Observations({})", id_of(&l1[2])), &tok, Some(json!({ "phenomenonTime": "2025-01-01T00:00:00Z" }))).await;
+    let r = app
+        .with_token(
+            M::PATCH,
+            &format!("{B}/Observations({})", id_of(&l1[2])),
+            &tok,
+            Some(json!({ "phenomenonTime": "2025-01-01T00:00:00Z" })),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(latest_results(&get(&app, &tok, expand).await)[0], json!(1));
     // A filter falls back to COUNT(*) and agrees.
-    assert_eq!(count(get(&app, &tok, &format!("/Datastreams({})/Observations?$count=true&$filter=result ge 2", pubds[0])).await), 1);
+    assert_eq!(
+        count(
+            get(
+                &app,
+                &tok,
+                &format!(
+                    "/Datastreams({})/Observations?$count=true&$filter=result ge 2",
+                    pubds[0]
+                )
+            )
+            .await
+        ),
+        1
+    );
     // Deleting the Thing cascades to its Observations, and so do the counters.
-    let r = app.with_token(M::DELETE, &format!("{B}/Things({t_pub})"), &tok, None).await;
+    let r = app
+        .with_token(M::DELETE, &format!("{B}/Things({t_pub})"), &tok, None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(count(get(&app, &tok, "/Observations?$count=true&$top=1").await), 1);
-    assert_eq!(get(&app, &tok, "/LatestObservations").await["value"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        count(get(&app, &tok, "/Observations?$count=true&$top=1").await),
+        1
+    );
+    assert_eq!(
+        get(&app, &tok, "/LatestObservations").await["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // Bad options are named.
     let r = app.get(&format!("{B}/LatestObservations?thing=abc")).await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "thing");
-    let r = app.get(&format!("{B}/LatestObservations?$expand=Datastream")).await;
+    let r = app
+        .get(&format!("{B}/LatestObservations?$expand=Datastream"))
+        .await;
     assert_sta_error(&r, StatusCode::BAD_REQUEST, "LatestObservations");
 }
 
@@ -642,27 +997,68 @@ async fn sta_extras_demo_seeder_fills_the_districts_with_sensors_and_history() {
         .unwrap();
     assert!(ran.contains(&"sensorthings"));
     let tok = app.token(&["sta:read"]).await;
-    let v = get(&app, &tok, "/Things?$count=true&$top=200&$select=name,properties&$expand=Locations($select=location)").await;
+    let v = get(
+        &app,
+        &tok,
+        "/Things?$count=true&$top=200&$select=name,properties&$expand=Locations($select=location)",
+    )
+    .await;
     let things = v["value"].as_array().unwrap();
-    for prefix in ["Verkehrszählstelle", "Parkhaus", "Leuchtensteuerung", "Energiezähler", "Klimastation"] {
-        assert!(things.iter().any(|t| t["name"].as_str().unwrap().starts_with(prefix)), "{prefix}");
+    for prefix in [
+        "Verkehrszählstelle",
+        "Parkhaus",
+        "Leuchtensteuerung",
+        "Energiezähler",
+        "Klimastation",
+    ] {
+        assert!(
+            things
+                .iter()
+                .any(|t| t["name"].as_str().unwrap().starts_with(prefix)),
+            "{prefix}"
+        );
     }
-    let traffic = things.iter().filter(|t| t["name"].as_str().unwrap().starts_with("Verkehrszählstelle")).count();
+    let traffic = things
+        .iter()
+        .filter(|t| {
+            t["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("Verkehrszählstelle")
+        })
+        .count();
     assert_eq!(traffic, 12);
     for t in things {
         let c = &t["Locations"][0]["location"]["coordinates"];
         let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
-        assert!((7.30..7.65).contains(&lon) && (51.41..51.61).contains(&lat), "{t}");
+        assert!(
+            (7.30..7.65).contains(&lon) && (51.41..51.61).contains(&lat),
+            "{t}"
+        );
     }
     // A few weeks of 15-minute history in every Datastream, ending now.
-    let ds = get(&app, &tok, "/Datastreams?$count=true&$top=1").await["@iot.count"].as_i64().unwrap();
-    let obs = get(&app, &tok, "/Observations?$count=true&$top=1").await["@iot.count"].as_i64().unwrap();
+    let ds = get(&app, &tok, "/Datastreams?$count=true&$top=1").await["@iot.count"]
+        .as_i64()
+        .unwrap();
+    let obs = get(&app, &tok, "/Observations?$count=true&$top=1").await["@iot.count"]
+        .as_i64()
+        .unwrap();
     assert_eq!(obs, ds * sensorthings::demo::HISTORY_DAYS * 96);
     let latest = get(&app, &tok, "/LatestObservations?$top=500").await;
     assert_eq!(latest["value"].as_array().unwrap().len() as i64, ds);
     // Energy meters are internal: anonymous readers do not see them.
-    let anon = app.get(&format!("{B}/Things?$filter=startswith(name,%27Energiez%C3%A4hler%27)&$count=true")).await.json();
+    let anon = app
+        .get(&format!(
+            "{B}/Things?$filter=startswith(name,%27Energiez%C3%A4hler%27)&$count=true"
+        ))
+        .await
+        .json();
     assert_eq!(anon["@iot.count"], json!(0));
     // Seeding twice does nothing.
-    assert!(platform::demo::seed(&app.env, &[sensorthings::demo::SEEDER]).await.unwrap().is_empty());
+    assert!(
+        platform::demo::seed(&app.env, &[sensorthings::demo::SEEDER])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
