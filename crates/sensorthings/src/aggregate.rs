@@ -628,7 +628,12 @@ mod tests {
         assert_eq!(parse_interval("P1D").unwrap(), 86_400_000_000);
         assert_eq!(parse_interval("P1W").unwrap(), 7 * 86_400_000_000);
         assert_eq!(parse_interval("PT1H30M").unwrap(), 5_400_000_000);
-        assert!(parse_interval("PT0.5S").unwrap_err().to_string().contains("second"));
+        assert!(
+            parse_interval("PT0.5S")
+                .unwrap_err()
+                .to_string()
+                .contains("second")
+        );
         for bad in ["15M", "P1M", "P1Y", "PT", "P", "PTxM", "PT0S", "P400D"] {
             assert!(parse_interval(bad).is_err(), "{bad}");
         }

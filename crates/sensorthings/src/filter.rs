@@ -160,9 +160,17 @@ impl<'a> Compiler<'a> {
         let mut out = Vec::new();
         for k in keys {
             let e = self.expr(kind, alias, &k.expr)?;
-            let dir = match k.direction {
-                SortDirection::Asc => "ASC NULLS FIRST",
-                SortDirection::Desc => "DESC NULLS LAST",
+            // Columns that are never NULL get no NULLS clause: PostgreSQL matches an index to
+            // `DESC` (= NULLS FIRST) only, so `DESC NULLS LAST` would sort a whole Datastream
+            // for `$orderby=phenomenonTime desc`.
+            let never_null = e.chain.is_empty()
+                && (e.sql == format!("{alias}.id")
+                    || (kind == Kind::Observation && e.sql == format!("{alias}.pt_start")));
+            let dir = match (k.direction, never_null) {
+                (SortDirection::Asc, false) => "ASC NULLS FIRST",
+                (SortDirection::Desc, false) => "DESC NULLS LAST",
+                (SortDirection::Asc, true) => "ASC",
+                (SortDirection::Desc, true) => "DESC",
             };
             let mut parts = match e.ty {
                 Ty::Result => {

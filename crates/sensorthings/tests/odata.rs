@@ -1276,7 +1276,10 @@ fn percent_decoding_and_plus_signs() {
     let filter = q.filter.unwrap();
     assert_eq!(lit(right(left(&filter))), &Literal::String("a b".into()));
     let q = parse_query("$filter=name+eq+'a%2Bb'").unwrap();
-    assert_eq!(lit(right(&q.filter.unwrap())), &Literal::String("a+b".into()));
+    assert_eq!(
+        lit(right(&q.filter.unwrap())),
+        &Literal::String("a+b".into())
+    );
     let Literal::DateTime(dt) = lit(right(right(&filter))) else {
         panic!()
     };

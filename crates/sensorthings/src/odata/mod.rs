@@ -245,10 +245,16 @@ fn parse_unsigned_value(option: &str, value: &str) -> Result<u64, Box<ParseError
 fn decode<'a>(option: &str, raw: &'a str) -> Result<Cow<'a, str>, Box<ParseError>> {
     // Query strings are form-encoded by browsers and most HTTP clients (Python's `requests`,
     // which frost-sta-client uses): `+` stands for a space, a literal plus arrives as `%2B`.
-    let raw: Cow<'a, str> = if raw.contains('+') { Cow::Owned(raw.replace('+', " ")) } else { Cow::Borrowed(raw) };
+    let raw: Cow<'a, str> = if raw.contains('+') {
+        Cow::Owned(raw.replace('+', " "))
+    } else {
+        Cow::Borrowed(raw)
+    };
     let decoded = match raw {
         Cow::Borrowed(r) => percent_decode_str(r).decode_utf8(),
-        Cow::Owned(r) => percent_decode_str(&r).decode_utf8().map(|c| Cow::Owned(c.into_owned())),
+        Cow::Owned(r) => percent_decode_str(&r)
+            .decode_utf8()
+            .map(|c| Cow::Owned(c.into_owned())),
     };
     decoded.map_err(|e| {
         ParseError::new(
