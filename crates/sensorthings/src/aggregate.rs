@@ -13,7 +13,7 @@ use crate::conn::Conn;
 use crate::filter::{Compiler, Params};
 use crate::model::{Kind, Link};
 use crate::odata::{Expr, QueryOptions, SortDirection};
-use crate::read::{Reader, columns, render};
+use crate::read::{Reader, Renderer, columns};
 use crate::resource::{Resolved, Target, resolve};
 use crate::service::{Reply, options};
 use crate::visibility::Access;
@@ -487,10 +487,11 @@ async fn latest(
     let mut rows = conn.fetch_cells_sql(&sql, Values(params.values)).await?;
     let more = rows.len() as u64 > top;
     rows.truncate(top as usize);
+    let renderer = Renderer::new(Kind::Observation, base, o.select.as_deref());
     let value: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let mut m = render(Kind::Observation, r, base, o.select.as_deref());
+            let mut m = renderer.row(r);
             let ds = r.get("sta_ds").as_i64().unwrap_or(0);
             m.insert(
                 "Datastream".into(),

@@ -93,50 +93,105 @@ pub fn property_value(kind: Kind, row: &Cells, name: &str) -> Option<Value> {
 
 /// The JSON representation of one row, with `$select` applied.
 pub fn render(kind: Kind, row: &Cells, base: &str, select: Option<&[Path]>) -> Map<String, Value> {
-    let id = row.get("id").as_i64().unwrap_or(0);
-    let me = format!("{base}/{}({id})", kind.set());
-    let selected: Option<Vec<&str>> = select.map(|s| {
-        s.iter()
-            .filter_map(|p| p.segments.first().and_then(Segment::as_name))
-            .collect()
-    });
-    let wants = |n: &str| selected.as_ref().is_none_or(|s| s.contains(&n));
-    let mut m = Map::new();
-    if wants("id") || wants("@iot.id") || selected.as_ref().is_some_and(|s| s.contains(&"@iot.id"))
-    {
-        m.insert("@iot.id".into(), json!(id));
-    }
-    if wants("@iot.selfLink") {
-        m.insert("@iot.selfLink".into(), json!(me));
-    }
-    for p in kind.props() {
-        if !wants(p.name) {
-            continue;
+    Renderer::new(kind, base, select).row(row)
+}
+
+/// Renders many rows of one entity type with the same `$select`: everything that does not
+/// depend on the row (which properties are wanted, the self-link prefix, the navigation-link
+/// keys) is worked out once per request instead of once per row. The output is exactly that of
+/// rendering each row on its own.
+pub struct Renderer {
+    kind: Kind,
+    /// `https://host/sta/v1.1/Observations(` (the id and `)` follow).
+    prefix: String,
+    id: bool,
+    self_link: bool,
+    /// The selected properties, in the type's order.
+    props: Vec<&'static str>,
+    /// `visibility`/`groups` when explicitly selected.
+    extras: Vec<&'static str>,
+    /// The selected navigation properties: the key (`Datastream@iot.navigationLink`) and the
+    /// link suffix (`/Datastream`).
+    navs: Vec<(String, String)>,
+}
+
+impl Renderer {
+    pub fn new(kind: Kind, base: &str, select: Option<&[Path]>) -> Self {
+        let selected: Option<Vec<&str>> = select.map(|s| {
+            s.iter()
+                .filter_map(|p| p.segments.first().and_then(Segment::as_name))
+                .collect()
+        });
+        let wants = |n: &str| selected.as_ref().is_none_or(|s| s.contains(&n));
+        let extras = match &selected {
+            Some(s) if kind.has_visibility() => ["visibility", "groups"]
+                .into_iter()
+                .filter(|e| s.contains(e))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Renderer {
+            kind,
+            prefix: format!("{base}/{}(", kind.set()),
+            id: wants("id") || wants("@iot.id"),
+            self_link: wants("@iot.selfLink"),
+            props: kind
+                .props()
+                .iter()
+                .map(|p| p.name)
+                .filter(|n| wants(n))
+                .collect(),
+            extras,
+            navs: kind
+                .navs()
+                .iter()
+                .filter(|n| wants(n.name()))
+                .map(|n| {
+                    (
+                        format!("{}@iot.navigationLink", n.name()),
+                        format!("/{}", n.name()),
+                    )
+                })
+                .collect(),
         }
-        if let Some(v) = property_value(kind, row, p.name) {
-            m.insert(p.name.into(), v);
-        }
     }
-    if let Some(s) = &selected
-        && kind.has_visibility()
-    {
-        for extra in ["visibility", "groups"] {
-            if s.contains(&extra)
-                && let Some(v) = property_value(kind, row, extra)
-            {
-                m.insert(extra.into(), v);
+
+    /// The JSON representation of one row.
+    pub fn row(&self, row: &Cells) -> Map<String, Value> {
+        let kind = self.kind;
+        let id = row.get("id").as_i64().unwrap_or(0);
+        let mut me = String::new();
+        if self.self_link || !self.navs.is_empty() {
+            use std::fmt::Write as _;
+            me.reserve(self.prefix.len() + 24);
+            me.push_str(&self.prefix);
+            let _ = write!(me, "{id})");
+        }
+        let mut m = Map::new();
+        if self.id {
+            m.insert("@iot.id".into(), json!(id));
+        }
+        if self.self_link {
+            m.insert("@iot.selfLink".into(), Value::String(me.clone()));
+        }
+        for p in &self.props {
+            if let Some(v) = property_value(kind, row, p) {
+                m.insert((*p).into(), v);
             }
         }
-    }
-    for nav in kind.navs() {
-        if wants(nav.name()) {
-            m.insert(
-                format!("{}@iot.navigationLink", nav.name()),
-                json!(format!("{me}/{}", nav.name())),
-            );
+        for extra in &self.extras {
+            if let Some(v) = property_value(kind, row, extra) {
+                m.insert((*extra).into(), v);
+            }
         }
+        for (key, suffix) in &self.navs {
+            let mut link = String::with_capacity(me.len() + suffix.len());
+            link.push_str(&me);
+            link.push_str(suffix);
+            m.insert(key.clone(), Value::String(link));
+        }
+        m
     }
-    m
 }
 
 fn enc(s: &str) -> String {
@@ -266,10 +321,8 @@ impl Reader<'_> {
         // `$top=0` asks for no entities (e.g. only the count): no next page to point to.
         let more = top > 0 && rows.len() as u64 > top;
         rows.truncate(top as usize);
-        let mut items: Vec<Map<String, Value>> = rows
-            .iter()
-            .map(|r| render(kind, r, &self.base, o.select.as_deref()))
-            .collect();
+        let renderer = Renderer::new(kind, &self.base, o.select.as_deref());
+        let mut items: Vec<Map<String, Value>> = rows.iter().map(|r| renderer.row(r)).collect();
         self.expand(kind, &rows, &mut items, &o.expand).await?;
         if more {
             out.insert(
@@ -377,10 +430,9 @@ impl Reader<'_> {
                     ck.table()
                 );
                 let children = self.fetch(&sql, params).await?;
-                let mut rendered: Vec<Map<String, Value>> = children
-                    .iter()
-                    .map(|r| render(ck, r, &self.base, select))
-                    .collect();
+                let renderer = Renderer::new(ck, &self.base, select);
+                let mut rendered: Vec<Map<String, Value>> =
+                    children.iter().map(|r| renderer.row(r)).collect();
                 self.expand(ck, &children, &mut rendered, &o.expand).await?;
                 let by_id: HashMap<i64, Map<String, Value>> = children
                     .iter()
@@ -473,10 +525,9 @@ impl Reader<'_> {
                         more.insert(pid, true);
                     }
                 }
-                let mut rendered: Vec<Map<String, Value>> = kept_rows
-                    .iter()
-                    .map(|r| render(ck, r, &self.base, select))
-                    .collect();
+                let renderer = Renderer::new(ck, &self.base, select);
+                let mut rendered: Vec<Map<String, Value>> =
+                    kept_rows.iter().map(|r| renderer.row(r)).collect();
                 self.expand(ck, &kept_rows, &mut rendered, &o.expand)
                     .await?;
                 let mut grouped: HashMap<i64, Vec<Value>> = HashMap::new();

@@ -78,13 +78,24 @@ impl Cells {
     }
 }
 
+/// A type name in upper case, without allocating when it already is (the usual case): this
+/// runs for every cell of every row read.
+fn upper(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_lowercase()) {
+        name.to_ascii_uppercase().into()
+    } else {
+        name.into()
+    }
+}
+
 fn decode_sqlite(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Cell> {
     let raw = row.try_get_raw(i).map_err(db_err)?;
     if raw.is_null() {
         return Ok(Cell::Null);
     }
-    let ty = raw.type_info().name().to_ascii_uppercase();
-    Ok(match ty.as_str() {
+    let info = raw.type_info();
+    let ty = upper(info.name());
+    Ok(match ty.as_ref() {
         "INTEGER" | "INT" | "BIGINT" | "INT8" => {
             Cell::Int(row.try_get::<i64, _>(i).map_err(db_err)?)
         }
@@ -102,8 +113,9 @@ fn decode_pg(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell> {
     if raw.is_null() {
         return Ok(Cell::Null);
     }
-    let ty = raw.type_info().name().to_ascii_uppercase();
-    Ok(match ty.as_str() {
+    let info = raw.type_info();
+    let ty = upper(info.name());
+    Ok(match ty.as_ref() {
         "INT8" => Cell::Int(row.try_get::<i64, _>(i).map_err(db_err)?),
         "INT4" => Cell::Int(row.try_get::<i32, _>(i).map_err(db_err)? as i64),
         "INT2" => Cell::Int(row.try_get::<i16, _>(i).map_err(db_err)? as i64),
