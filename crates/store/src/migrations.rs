@@ -154,6 +154,22 @@ pub fn fk(
     f.take()
 }
 
+/// A link table between two entities: two BIGINT columns forming the primary key, each a
+/// foreign key to the `id` of its table, deleted with either side.
+pub fn link_table(
+    name: &'static str,
+    (a, a_table): (&'static str, &'static str),
+    (b, b_table): (&'static str, &'static str),
+) -> TableCreateStatement {
+    table(name)
+        .col(big(a))
+        .col(big(b))
+        .primary_key(Index::create().col(crate::q::id(a)).col(crate::q::id(b)))
+        .foreign_key(&mut fk(name, a, a_table, true))
+        .foreign_key(&mut fk(name, b, b_table, true))
+        .take()
+}
+
 pub fn index(
     name: &'static str,
     on: &'static str,
@@ -238,17 +254,11 @@ fn m0001_foundation(b: Backend) -> Vec<String> {
     ));
     out.push(sql(
         b,
-        &table("user_org_units")
-            .col(big("user_id"))
-            .col(big("org_unit_id"))
-            .primary_key(
-                Index::create()
-                    .col(crate::q::id("user_id"))
-                    .col(crate::q::id("org_unit_id")),
-            )
-            .foreign_key(&mut fk("user_org_units", "user_id", "users", true))
-            .foreign_key(&mut fk("user_org_units", "org_unit_id", "org_units", true))
-            .take(),
+        &link_table(
+            "user_org_units",
+            ("user_id", "users"),
+            ("org_unit_id", "org_units"),
+        ),
     ));
     out.push(sql(
         b,

@@ -10,7 +10,9 @@
 //! `geometry(Geometry,4326)` column is kept in step on every write.
 
 use crate::Backend;
-use crate::migrations::{big, big_null, col, double_null, fk, index, json, pk, sql, table, text};
+use crate::migrations::{
+    big, big_null, col, double_null, fk, index, json, link_table, pk, sql, table, text,
+};
 use sea_query::Index;
 
 fn json_null(name: &'static str) -> sea_query::ColumnDef {
@@ -53,27 +55,11 @@ pub(crate) fn m0002_sensorthings(b: Backend) -> Vec<String> {
 
     out.push(sql(
         b,
-        &table("sta_thing_locations")
-            .col(big("thing_id"))
-            .col(big("location_id"))
-            .primary_key(
-                Index::create()
-                    .col(crate::q::id("thing_id"))
-                    .col(crate::q::id("location_id")),
-            )
-            .foreign_key(&mut fk(
-                "sta_thing_locations",
-                "thing_id",
-                "sta_things",
-                true,
-            ))
-            .foreign_key(&mut fk(
-                "sta_thing_locations",
-                "location_id",
-                "sta_locations",
-                true,
-            ))
-            .take(),
+        &link_table(
+            "sta_thing_locations",
+            ("thing_id", "sta_things"),
+            ("location_id", "sta_locations"),
+        ),
     ));
     out.push(sql(
         b,
@@ -110,27 +96,11 @@ pub(crate) fn m0002_sensorthings(b: Backend) -> Vec<String> {
     ));
     out.push(sql(
         b,
-        &table("sta_hist_locations")
-            .col(big("hist_id"))
-            .col(big("location_id"))
-            .primary_key(
-                Index::create()
-                    .col(crate::q::id("hist_id"))
-                    .col(crate::q::id("location_id")),
-            )
-            .foreign_key(&mut fk(
-                "sta_hist_locations",
-                "hist_id",
-                "sta_historical_locations",
-                true,
-            ))
-            .foreign_key(&mut fk(
-                "sta_hist_locations",
-                "location_id",
-                "sta_locations",
-                true,
-            ))
-            .take(),
+        &link_table(
+            "sta_hist_locations",
+            ("hist_id", "sta_historical_locations"),
+            ("location_id", "sta_locations"),
+        ),
     ));
     out.push(sql(
         b,
