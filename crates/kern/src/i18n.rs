@@ -65,8 +65,19 @@ impl Lang {
     }
 }
 
-const DE: &str = include_str!("../locales/de.ftl");
-const EN: &str = include_str!("../locales/en.ftl");
+/// The translation files per language: the core file, then one per module
+/// (`locales/LANG/MODULE.ftl`), so modules add keys without touching each other's files.
+/// A key may be defined once per language across all files of that language.
+const DE: &[&str] = &[
+    include_str!("../locales/de.ftl"),
+    include_str!("../locales/de/cityops.ftl"),
+    include_str!("../locales/de/services.ftl"),
+];
+const EN: &[&str] = &[
+    include_str!("../locales/en.ftl"),
+    include_str!("../locales/en/cityops.ftl"),
+    include_str!("../locales/en/services.ftl"),
+];
 
 pub struct I18n {
     bundles: HashMap<Lang, FluentBundle<FluentResource>>,
@@ -83,16 +94,18 @@ impl I18n {
     /// the unit tests rule out.
     pub fn new() -> I18n {
         let mut bundles = HashMap::new();
-        for (lang, src) in [(Lang::De, DE), (Lang::En, EN)] {
-            let res = FluentResource::try_new(src.to_string()).unwrap_or_else(|(_, errs)| {
-                panic!("malformed {} translations: {errs:?}", lang.code())
-            });
+        for (lang, files) in [(Lang::De, DE), (Lang::En, EN)] {
             let id: LanguageIdentifier = lang.code().parse().expect("valid language id");
             let mut bundle = FluentBundle::new_concurrent(vec![id]);
             bundle.set_use_isolating(false);
-            bundle
-                .add_resource(res)
-                .unwrap_or_else(|errs| panic!("duplicate {} keys: {errs:?}", lang.code()));
+            for src in files {
+                let res = FluentResource::try_new(src.to_string()).unwrap_or_else(|(_, errs)| {
+                    panic!("malformed {} translations: {errs:?}", lang.code())
+                });
+                bundle
+                    .add_resource(res)
+                    .unwrap_or_else(|errs| panic!("duplicate {} keys: {errs:?}", lang.code()));
+            }
             bundles.insert(lang, bundle);
         }
         I18n { bundles }
@@ -128,11 +141,13 @@ impl I18n {
 
     /// All message ids of a language, for completeness checks.
     pub fn keys(lang: Lang) -> Vec<String> {
-        let src = match lang {
+        let files = match lang {
             Lang::De => DE,
             Lang::En => EN,
         };
-        src.lines()
+        files
+            .iter()
+            .flat_map(|src| src.lines())
             .filter_map(|l| {
                 let (k, _) = l.split_once('=')?;
                 let k = k.trim();

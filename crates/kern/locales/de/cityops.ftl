@@ -1,0 +1,1 @@
+## de: keys of the cityops module, prefixed "cityops-"

@@ -1,0 +1,1 @@
+## de: keys of the services module, prefixed "services-"

@@ -1,0 +1,1 @@
+## en: keys of the cityops module, prefixed "cityops-"

@@ -1,0 +1,1 @@
+## en: keys of the services module, prefixed "services-"
