@@ -20,6 +20,7 @@ pub mod audit;
 pub mod backup;
 pub mod city;
 pub mod feedback;
+pub mod mail;
 pub mod settings;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -38,6 +38,11 @@ pub fn all() -> Vec<Migration> {
             name: "sensorthings_extras",
             steps: crate::migrations_sta_extras::m0003_sensorthings_extras,
         },
+        Migration {
+            version: 4,
+            name: "mail",
+            steps: crate::mail::m0004_mail,
+        },
     ]
 }
 
@@ -73,6 +78,8 @@ pub const TABLES: &[&str] = &[
     "sta_multi_datastream_props",
     "sta_features",
     "sta_observations",
+    // Outgoing mail (migration 4)
+    "mail_outbox",
 ];
 
 /// Lock key for migrations on PostgreSQL ("stadtkern" on a phone keypad, roughly).
