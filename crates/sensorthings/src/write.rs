@@ -675,9 +675,48 @@ impl<'a> Writer<'a> {
                 vec![],
             )
             .await?;
-        let Some(r) = rows.first() else {
+        match rows.first() {
+            Some(r) => self.widen_area_row(table, r).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Widens a (Multi)Datastream's observedArea once for the FeaturesOfInterest of a whole
+    /// batch of new Observations (`CreateObservations`, MQTT bulk ingest).
+    pub(crate) async fn widen_observed_area_by_features(
+        &mut self,
+        kind: Kind,
+        sid: i64,
+        features: &[i64],
+    ) -> Result<()> {
+        if features.is_empty() {
             return Ok(());
-        };
+        }
+        let list = features
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let table = kind.table();
+        let rows = self
+            .q(
+                &format!(
+                    "SELECT d.id AS sid, d.observed_area AS area, f.min_x, f.min_y, f.max_x, f.max_y \
+                     FROM {table} d, (SELECT MIN(min_x) AS min_x, MIN(min_y) AS min_y, \
+                     MAX(max_x) AS max_x, MAX(max_y) AS max_y FROM sta_features WHERE id IN ({list})) f \
+                     WHERE d.id = {sid}"
+                ),
+                vec![],
+            )
+            .await?;
+        match rows.first() {
+            Some(r) => self.widen_area_row(table, r).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Unites the stored observedArea of row `sid` with the box `min_x..max_y` of `r`.
+    async fn widen_area_row(&mut self, table: &str, r: &store::Cells) -> Result<()> {
         let (Some(x0), Some(y0), Some(x1), Some(y1)) = (
             r.get("min_x").as_f64(),
             r.get("min_y").as_f64(),

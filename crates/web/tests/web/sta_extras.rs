@@ -169,6 +169,19 @@ async fn sta_extras_create_observations_answers_links_or_error_per_row() {
     );
     assert_eq!(o2["resultTime"], json!("2010-12-24T01:00:05Z"));
     assert_eq!(o2["parameters"], json!({ "q": 1 }));
+    // The Datastream's observedArea covers the FeaturesOfInterest of the bulk rows.
+    let d0 = get(&app, &tok, &format!("/Datastreams({})", ds[0])).await;
+    assert_eq!(
+        d0["observedArea"],
+        json!({ "type": "Point", "coordinates": [7, 51] }),
+        "{d0}"
+    );
+    let d1 = get(&app, &tok, &format!("/Datastreams({})", ds[1])).await;
+    assert_eq!(
+        d1["observedArea"],
+        json!({ "type": "Point", "coordinates": [7.46, 51.51] }),
+        "{d1}"
+    );
     // Rows without FeatureOfInterest get the one generated from the Thing's Location.
     let f2 = get(
         &app,
