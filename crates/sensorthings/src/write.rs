@@ -661,6 +661,57 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// The (Multi)Datastreams whose phenomenonTime or resultTime the Observation `obs` bounds
+    /// (its time equals one of their ends): they must be recomputed when it moves or goes.
+    async fn bounded_streams(
+        &mut self,
+        obs: i64,
+    ) -> Result<Vec<(&'static str, &'static str, i64)>> {
+        let mut out = Vec::new();
+        for (table, col) in [
+            ("sta_datastreams", "datastream_id"),
+            ("sta_multi_datastreams", "multi_datastream_id"),
+        ] {
+            let rows = self
+                .q(
+                    &format!(
+                        "SELECT d.id AS sid FROM sta_observations o JOIN {table} d ON d.id = o.{col} \
+                         WHERE o.id = {obs} AND (o.pt_start <= d.pt_start \
+                         OR COALESCE(o.pt_end, o.pt_start) >= d.pt_end \
+                         OR o.result_time <= d.rt_start OR o.result_time >= d.rt_end)"
+                    ),
+                    vec![],
+                )
+                .await?;
+            out.extend(
+                rows.iter()
+                    .filter_map(|r| r.get("sid").as_i64())
+                    .map(|sid| (table, col, sid)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Recomputes phenomenonTime and resultTime of (Multi)Datastreams from their Observations
+    /// (after an Observation on their boundary moved or was deleted).
+    async fn refit_stream_times(&mut self, streams: &[(&str, &str, i64)]) -> Result<()> {
+        for (table, col, sid) in streams {
+            self.exec(
+                &format!(
+                    "UPDATE {table} SET \
+                     pt_start = (SELECT MIN(o.pt_start) FROM sta_observations o WHERE o.{col} = {sid}), \
+                     pt_end = (SELECT MAX(COALESCE(o.pt_end, o.pt_start)) FROM sta_observations o WHERE o.{col} = {sid}), \
+                     rt_start = (SELECT MIN(o.result_time) FROM sta_observations o WHERE o.{col} = {sid}), \
+                     rt_end = (SELECT MAX(o.result_time) FROM sta_observations o WHERE o.{col} = {sid}) \
+                     WHERE id = {sid}"
+                ),
+                vec![],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Widens the (Multi)Datastream's observedArea to the bounding box of the Observation's
     /// FeatureOfInterest (OGC 18-088, Datastream: "the spatial bounding box of the spatial
     /// extent of all FeaturesOfInterest" of its Observations).
@@ -865,6 +916,11 @@ impl<'a> Writer<'a> {
             sets.push(("visibility", V::String(Some(vis))));
             sets.push(("groups", V::String(Some(groups))));
         }
+        let bounded = if kind == Kind::Observation && !sets.is_empty() {
+            self.bounded_streams(id).await?
+        } else {
+            Vec::new()
+        };
         if !sets.is_empty() {
             let assign: Vec<String> = sets
                 .iter()
@@ -881,6 +937,10 @@ impl<'a> Writer<'a> {
         }
         if let Some(g) = geo_changed {
             self.set_geometry(kind, id, &g).await?;
+        }
+        if kind == Kind::Observation {
+            self.refit_stream_times(&bounded).await?;
+            self.stream_times(id).await?;
         }
         if let Some(locs) = new_locations {
             self.exec(
@@ -931,11 +991,17 @@ impl<'a> Writer<'a> {
                 });
             }
         }
+        let bounded = if kind == Kind::Observation {
+            self.bounded_streams(id).await?
+        } else {
+            Vec::new()
+        };
         self.exec(
             &format!("DELETE FROM {} WHERE id = {id}", kind.table()),
             vec![],
         )
         .await?;
+        self.refit_stream_times(&bounded).await?;
         self.changes.push(Change {
             kind,
             id,
