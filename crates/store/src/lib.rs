@@ -13,12 +13,14 @@ pub mod cells;
 pub mod migrations;
 mod migrations_sta;
 pub mod migrations_sta_extras;
+mod migrations_cityops;
 pub mod sqlite_geo;
 
 pub mod accounts;
 pub mod audit;
 pub mod backup;
 pub mod city;
+pub mod cityops;
 pub mod feedback;
 pub mod settings;
 #[cfg(any(test, feature = "testing"))]

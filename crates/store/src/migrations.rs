@@ -38,6 +38,11 @@ pub fn all() -> Vec<Migration> {
             name: "sensorthings_extras",
             steps: crate::migrations_sta_extras::m0003_sensorthings_extras,
         },
+        Migration {
+            version: 300,
+            name: "cityops_roadworks",
+            steps: crate::migrations_cityops::m0300_cityops_roadworks,
+        },
     ]
 }
 
@@ -73,6 +78,12 @@ pub const TABLES: &[&str] = &[
     "sta_multi_datastream_props",
     "sta_features",
     "sta_observations",
+    // City operations (migrations 300–399)
+    "cityops_streets",
+    "cityops_roadworks",
+    "cityops_conflicts",
+    "cityops_subscriptions",
+    "cityops_notices",
 ];
 
 /// Lock key for migrations on PostgreSQL ("stadtkern" on a phone keypad, roughly).
