@@ -32,6 +32,32 @@ pub struct Config {
     pub templates_dir: Option<PathBuf>,
     pub sta: StaConfig,
     pub mqtt: MqttConfig,
+    pub mail: MailConfig,
+}
+
+/// Outgoing e-mail. Mails are queued in the database (`mail_outbox`) inside the transaction that
+/// causes them and delivered afterwards by the delivery worker of any replica.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// SMTP server: `smtp://[USER:PASSWORD@]HOST[:PORT]` (plain, for a relay on the internal
+    /// network), `smtp://HOST:587?tls=required` (STARTTLS) or `smtps://HOST[:465]` (TLS).
+    /// Unset: mails stay queued in the outbox and are sent once a server is configured.
+    pub smtp_url: Option<String>,
+    /// Sender address (`From:`), e.g. `Stadt Musterstadt <noreply@musterstadt.example>`.
+    pub from: String,
+    /// Delivery attempts before a mail is given up (and shown as failed).
+    pub max_attempts: i64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            smtp_url: None,
+            from: "Stadt Musterstadt <noreply@musterstadt.example>".into(),
+            max_attempts: 8,
+        }
+    }
 }
 
 /// The MQTT side of the SensorThings API: an embedded broker, or a bridge to an external one.
@@ -194,6 +220,7 @@ impl Default for Config {
             templates_dir: None,
             sta: StaConfig::default(),
             mqtt: MqttConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -279,6 +306,23 @@ impl Config {
         let web = ["http://", "https://"];
         if !self.public_url.is_empty() && !web.iter().any(|p| self.public_url.starts_with(p)) {
             inv.push("public_url", "must start with http:// or https://");
+        }
+        if let Some(url) = &self.mail.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            inv.push(
+                "mail.smtp_url",
+                format!(
+                    "'{}' is not an SMTP URL: use smtp://HOST:PORT or smtps://HOST:PORT",
+                    redact_url(url)
+                ),
+            );
+        }
+        if !self.mail.from.contains('@') {
+            inv.push("mail.from", "must contain an e-mail address");
+        }
+        if self.mail.max_attempts < 1 {
+            inv.push("mail.max_attempts", "must be at least 1");
         }
         if self.http.body_limit_bytes < 1024 {
             inv.push("http.body_limit_bytes", "must be at least 1024");

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod city;
 pub mod demo;
 pub mod feedback;
+pub mod mail;
 pub mod oidc;
 pub mod sessions;
 pub mod tokens;

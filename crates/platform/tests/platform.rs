@@ -841,3 +841,105 @@ async fn parallel_guesses_do_not_get_past_the_throttle() {
         Err(Error::TooManyRequests { .. })
     ));
 }
+
+mod mail {
+    use super::*;
+    use platform::mail::{self, Mail, testing::SmtpSink};
+
+    fn mail_to(to: &str) -> Mail {
+        Mail {
+            to: to.into(),
+            subject: "Ihr Termin am 3.\r\nBcc: evil@example.org".into(),
+            text: "Guten Tag,\n.\nbis bald, Ihr Bürgerbüro".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_queued_mail_exists_only_after_commit_and_is_delivered_once() {
+        let sink = SmtpSink::start().await;
+        let t = setup(|c| c.mail.smtp_url = Some(sink.url.clone())).await;
+        // Rolled back: no mail.
+        let mut tx = t.env.db.begin().await.unwrap();
+        mail::queue_tx(&t.env, &mut tx, &mail_to("erika@example.org"))
+            .await
+            .unwrap();
+        drop(tx);
+        assert!(mail::outbox(&t.env).await.unwrap().is_empty());
+
+        mail::queue(&t.env, &mail_to("erika@example.org"))
+            .await
+            .unwrap();
+        // Two replicas deliver at the same time: the mail goes out once.
+        let (a, b) = tokio::join!(
+            mail::deliver_pending(&t.env, 10),
+            mail::deliver_pending(&t.env, 10)
+        );
+        assert_eq!(a.unwrap().sent + b.unwrap().sent, 1);
+        let got = sink.received();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].to, vec!["<erika@example.org>".to_string()]);
+        assert!(got[0].data.contains("Subject: "), "{}", got[0].data);
+        // The line break in the subject did not become a header of its own.
+        assert!(!got[0].data.contains("\r\nBcc:"), "{}", got[0].data);
+        assert!(got[0].data.contains("bis bald"), "{}", got[0].data);
+        let outbox = mail::outbox(&t.env).await.unwrap();
+        assert_eq!(outbox.len(), 1);
+        assert!(outbox[0].sent_at.is_some());
+        // Nothing due any more.
+        assert_eq!(
+            mail::deliver_pending(&t.env, 10).await.unwrap(),
+            mail::Delivery::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_delivery_is_retried_later_and_given_up_after_max_attempts() {
+        // A port nobody listens on.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let t = setup(|c| {
+            c.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+            c.mail.max_attempts = 2;
+        })
+        .await;
+        mail::queue(&t.env, &mail_to("max@example.org"))
+            .await
+            .unwrap();
+        let first = mail::deliver_pending(&t.env, 10).await.unwrap();
+        assert_eq!(first.failed, 1);
+        // Not due again at once.
+        assert_eq!(mail::deliver_pending(&t.env, 10).await.unwrap().failed, 0);
+        t.clock.advance(Duration::minutes(3));
+        assert_eq!(mail::deliver_pending(&t.env, 10).await.unwrap().failed, 1);
+        let row = &mail::outbox(&t.env).await.unwrap()[0];
+        assert!(row.failed && row.sent_at.is_none() && row.last_error.is_some());
+        t.clock.advance(Duration::hours(24));
+        assert_eq!(
+            mail::deliver_pending(&t.env, 10).await.unwrap(),
+            mail::Delivery::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_mails_are_refused_and_nothing_is_queued() {
+        let t = setup(|_| {}).await;
+        let err = mail::queue(&t.env, &mail_to("not an address"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+        let mut empty = mail_to("a@example.org");
+        empty.subject = " ".into();
+        assert!(mail::queue(&t.env, &empty).await.is_err());
+        assert!(mail::outbox(&t.env).await.unwrap().is_empty());
+        // Without an SMTP server mails wait in the outbox.
+        mail::queue(&t.env, &mail_to("a@example.org"))
+            .await
+            .unwrap();
+        assert_eq!(
+            mail::deliver_pending(&t.env, 10).await.unwrap(),
+            mail::Delivery::default()
+        );
+        assert!(mail::outbox(&t.env).await.unwrap()[0].sent_at.is_none());
+    }
+}

@@ -32,6 +32,9 @@ pub fn load(global: &Global, serve: &ServeArgs) -> Result<Config, String> {
     if let Ok(v) = std::env::var("STADTKERN_PUBLIC_URL") {
         cfg.public_url = v;
     }
+    if let Ok(v) = std::env::var("STADTKERN_MAIL_SMTP_URL") {
+        cfg.mail.smtp_url = (!v.is_empty()).then_some(v);
+    }
     if let Ok(v) = std::env::var("STADTKERN_LOG_FORMAT") {
         cfg.log.format = match v.as_str() {
             "json" => kern::config::LogFormat::Json,

@@ -322,6 +322,16 @@ async fn serve(cfg: Config, demo: bool) -> Result<(), Failure> {
             }
         }
     });
+    let mailer = env.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+        loop {
+            tick.tick().await;
+            if let Err(e) = platform::mail::deliver_pending(&mailer, 100).await {
+                tracing::warn!(error = %e, "mail delivery round failed");
+            }
+        }
+    });
     let url = cfg.public_url();
     println!(
         "Stadtkern {} ready on {url} ({} ms)",

@@ -22,6 +22,7 @@ pub mod backup;
 pub mod city;
 pub mod cityops;
 pub mod feedback;
+pub mod mail;
 pub mod settings;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

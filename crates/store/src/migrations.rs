@@ -39,6 +39,11 @@ pub fn all() -> Vec<Migration> {
             steps: crate::migrations_sta_extras::m0003_sensorthings_extras,
         },
         Migration {
+            version: 4,
+            name: "mail",
+            steps: crate::mail::m0004_mail,
+        },
+        Migration {
             version: 300,
             name: "cityops_roadworks",
             steps: crate::migrations_cityops::m0300_cityops_roadworks,
@@ -78,6 +83,8 @@ pub const TABLES: &[&str] = &[
     "sta_multi_datastream_props",
     "sta_features",
     "sta_observations",
+    // Outgoing mail (migration 4)
+    "mail_outbox",
     // City operations (migrations 300–399)
     "cityops_streets",
     "cityops_roadworks",
