@@ -348,6 +348,8 @@ pub struct Subscription {
     pub longitude: Option<f64>,
     pub radius_m: Option<f64>,
     #[serde(skip)]
+    pub salt: String,
+    #[serde(skip)]
     pub token_hash: String,
     pub created_at: DateTime<Utc>,
     pub confirmed_at: Option<DateTime<Utc>>,
@@ -360,6 +362,7 @@ pub async fn insert_subscription(
     area_kind: &str,
     district_number: Option<i64>,
     circle: Option<(f64, f64, f64)>,
+    salt: &str,
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<i64> {
@@ -375,6 +378,7 @@ pub async fn insert_subscription(
                         "latitude",
                         "longitude",
                         "radius_m",
+                        "salt",
                         "token_hash",
                         "created_at",
                     ]
@@ -387,6 +391,7 @@ pub async fn insert_subscription(
                     circle.map(|c| c.0).into(),
                     circle.map(|c| c.1).into(),
                     circle.map(|c| c.2).into(),
+                    salt.into(),
                     token_hash.into(),
                     now.into(),
                 ])

@@ -11,9 +11,9 @@
 mod bind;
 pub mod cells;
 pub mod migrations;
+mod migrations_cityops;
 mod migrations_sta;
 pub mod migrations_sta_extras;
-mod migrations_cityops;
 pub mod sqlite_geo;
 
 pub mod accounts;

@@ -47,7 +47,12 @@ pub(crate) fn m0300_cityops_roadworks(b: Backend) -> Vec<String> {
                 .col(ts("created_at"))
                 .col(ts("updated_at"))
                 .col(ts_null("closed_at"))
-                .foreign_key(&mut fk("cityops_roadworks", "street_id", "cityops_streets", false))
+                .foreign_key(&mut fk(
+                    "cityops_roadworks",
+                    "street_id",
+                    "cityops_streets",
+                    false,
+                ))
                 .take(),
         ),
         sql(
@@ -68,8 +73,18 @@ pub(crate) fn m0300_cityops_roadworks(b: Backend) -> Vec<String> {
                 .col(text("kind"))
                 .col(text("detail"))
                 .col(ts("detected_at"))
-                .foreign_key(&mut fk("cityops_conflicts", "works_id", "cityops_roadworks", true))
-                .foreign_key(&mut fk("cityops_conflicts", "other_id", "cityops_roadworks", true))
+                .foreign_key(&mut fk(
+                    "cityops_conflicts",
+                    "works_id",
+                    "cityops_roadworks",
+                    true,
+                ))
+                .foreign_key(&mut fk(
+                    "cityops_conflicts",
+                    "other_id",
+                    "cityops_roadworks",
+                    true,
+                ))
                 .take(),
         ),
         sql(
@@ -82,6 +97,7 @@ pub(crate) fn m0300_cityops_roadworks(b: Backend) -> Vec<String> {
                 .col(double_null("latitude"))
                 .col(double_null("longitude"))
                 .col(double_null("radius_m"))
+                .col(text("salt"))
                 .col(text("token_hash"))
                 .col(ts("created_at"))
                 .col(ts_null("confirmed_at"))
@@ -109,7 +125,12 @@ pub(crate) fn m0300_cityops_roadworks(b: Backend) -> Vec<String> {
                     "cityops_subscriptions",
                     true,
                 ))
-                .foreign_key(&mut fk("cityops_notices", "works_id", "cityops_roadworks", true))
+                .foreign_key(&mut fk(
+                    "cityops_notices",
+                    "works_id",
+                    "cityops_roadworks",
+                    true,
+                ))
                 .take(),
         ),
         sql(
