@@ -1,0 +1,519 @@
+//! Roadworks in the JSON API and the open feeds: the public list (`GET`), GeoJSON, iCalendar
+//! and DATEX II v3; permits, decisions, conflicts and streets for staff (scope
+//! `cityops:write`, or a signed-in staff member for reads).
+
+use super::{ApiJson, ApiQuery, ProblemDoc, path_id};
+use crate::AppState;
+use crate::ctx::Ctx;
+use crate::error::WebResult;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cityops::feeds::{self, Publisher};
+use cityops::roadworks::{self, Application, Step};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/cityops/roadworks", get(public_list).post(apply))
+        .route("/api/v1/cityops/roadworks.geojson", get(geojson))
+        .route("/api/v1/cityops/roadworks.ics", get(ical))
+        .route("/api/v1/cityops/roadworks.datex.xml", get(datex))
+        .route("/api/v1/cityops/roadworks/{id}", get(one).put(update))
+        .route("/api/v1/cityops/roadworks/{id}/steps", post(step))
+        .route("/api/v1/cityops/conflicts", get(board))
+        .route("/api/v1/cityops/streets", get(streets).post(add_street))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(public_list, geojson, ical, datex, apply, one, update, step, board, streets, add_street),
+    components(schemas(PublicWorks, ApplicationDoc, StepDoc, Permit, ConflictDoc, Applied, StreetDoc, NewStreet)),
+    tags((name = "cityops", description = "Roadworks coordination: permits, conflicts, open feeds"))
+)]
+pub struct CityopsApi;
+
+/// A roadworks as the public sees it (no contact data).
+#[derive(Serialize, ToSchema)]
+pub struct PublicWorks {
+    pub id: i64,
+    #[schema(example = "Fernwärmeleitung erneuern")]
+    pub title: String,
+    pub description: String,
+    #[schema(example = "Hohe Straße")]
+    pub street: String,
+    pub district_number: Option<i64>,
+    pub period_start: String,
+    pub period_end: String,
+    pub working_hours: String,
+    /// `none`, `lane` or `full`.
+    pub closure: String,
+    pub applicant_org: String,
+    /// `approved` or `extended`.
+    pub status: String,
+    /// `current` or `planned`.
+    pub phase: String,
+    #[schema(value_type = Object)]
+    pub geometry: serde_json::Value,
+    #[schema(value_type = Option<Object>)]
+    pub detour: Option<serde_json::Value>,
+}
+
+fn public(w: roadworks::PublicWorks) -> PublicWorks {
+    PublicWorks {
+        id: w.id,
+        title: w.title,
+        description: w.description,
+        street: w.street,
+        district_number: w.district_number,
+        period_start: w.period_start.format("%Y-%m-%d").to_string(),
+        period_end: w.period_end.format("%Y-%m-%d").to_string(),
+        working_hours: w.working_hours,
+        closure: w.closure,
+        applicant_org: w.applicant_org,
+        status: w.status,
+        phase: w.phase,
+        geometry: w.geometry,
+        detour: w.detour,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/roadworks", tag = "cityops",
+    summary = "Current and planned roadworks (public)",
+    responses((status = 200, description = "Approved works that have not ended", body = [PublicWorks])),
+    security(()))]
+async fn public_list(State(state): State<AppState>) -> WebResult<axum::Json<Vec<PublicWorks>>> {
+    let works = roadworks::public_list(&state.env).await?;
+    Ok(axum::Json(works.into_iter().map(public).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/roadworks.geojson", tag = "cityops",
+    summary = "Current and planned roadworks as GeoJSON (RFC 7946)",
+    responses((status = 200, description = "A FeatureCollection", content_type = "application/geo+json", body = Object)),
+    security(()))]
+async fn geojson(State(state): State<AppState>) -> WebResult<Response> {
+    let works = roadworks::public_list(&state.env).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        feeds::geojson(&works).to_string(),
+    )
+        .into_response())
+}
+
+fn host(state: &AppState) -> String {
+    let url = state.env.config.public_url();
+    url.split("://")
+        .nth(1)
+        .unwrap_or(&url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("localhost")
+        .to_string()
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/roadworks.ics", tag = "cityops",
+    summary = "Current and planned roadworks as an iCalendar feed (RFC 5545)",
+    responses((status = 200, description = "A calendar of all-day events", content_type = "text/calendar", body = String)),
+    security(()))]
+async fn ical(State(state): State<AppState>) -> WebResult<Response> {
+    let works = roadworks::public_list(&state.env).await?;
+    let body = feeds::ical(
+        &works,
+        state.env.now(),
+        &host(&state),
+        &state.env.config.city.name,
+    );
+    Ok((
+        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+        body,
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/roadworks.datex.xml", tag = "cityops",
+    summary = "Current and planned roadworks as a DATEX II v3 SituationPublication",
+    responses((status = 200, description = "d2:payload of xsi:type sit:SituationPublication", content_type = "application/xml", body = String)),
+    security(()))]
+async fn datex(State(state): State<AppState>) -> WebResult<Response> {
+    let works = roadworks::public_list(&state.env).await?;
+    let publisher = Publisher {
+        country: "de".into(),
+        national_identifier: state.env.config.city.name.clone(),
+    };
+    let body = feeds::datex_situations(
+        &works,
+        state.env.now(),
+        &publisher,
+        &roadworks::projection(&state.env),
+    );
+    Ok((
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        body,
+    )
+        .into_response())
+}
+
+/// An application for a roadworks permit.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = RoadworksApplication)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationDoc {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// A street of the city's directory (`GET /api/v1/cityops/streets`).
+    pub street: String,
+    /// GeoJSON LineString or Polygon, WGS 84.
+    #[schema(value_type = Object)]
+    pub geometry: serde_json::Value,
+    /// GeoJSON LineString of the detour.
+    #[schema(value_type = Option<Object>)]
+    #[serde(default)]
+    pub detour: Option<serde_json::Value>,
+    /// First day, `YYYY-MM-DD`.
+    #[schema(example = "2026-12-01")]
+    pub period_start: String,
+    /// Last day, `YYYY-MM-DD`.
+    #[schema(example = "2026-12-20")]
+    pub period_end: String,
+    #[serde(default)]
+    pub working_hours: String,
+    /// `none`, `lane` or `full`.
+    pub closure: String,
+    pub applicant_org: String,
+    pub contact_name: String,
+    pub contact_email: String,
+    #[serde(default)]
+    pub contact_phone: String,
+}
+
+impl From<ApplicationDoc> for Application {
+    fn from(a: ApplicationDoc) -> Self {
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Application {
+            title: a.title,
+            description: a.description,
+            street: a.street,
+            geometry: text(&a.geometry),
+            detour: a
+                .detour
+                .filter(|d| !d.is_null())
+                .map(|d| text(&d))
+                .unwrap_or_default(),
+            period_start: a.period_start,
+            period_end: a.period_end,
+            working_hours: a.working_hours,
+            closure: a.closure,
+            applicant_org: a.applicant_org,
+            contact_name: a.contact_name,
+            contact_email: a.contact_email,
+            contact_phone: a.contact_phone,
+        }
+    }
+}
+
+/// A conflict with another works.
+#[derive(Serialize, ToSchema)]
+pub struct ConflictDoc {
+    pub id: i64,
+    /// `overlap`, `protection`, `detour_closure` or `shared_detour`.
+    pub kind: String,
+    pub works_id: i64,
+    pub other_id: i64,
+    pub detail: String,
+}
+
+fn conflict(c: roadworks::Conflict) -> ConflictDoc {
+    ConflictDoc {
+        id: c.id,
+        kind: c.kind,
+        works_id: c.works_id,
+        other_id: c.other_id,
+        detail: c.detail,
+    }
+}
+
+/// The stored application and the conflicts found.
+#[derive(Serialize, ToSchema)]
+pub struct Applied {
+    pub id: i64,
+    pub conflicts: Vec<ConflictDoc>,
+}
+
+/// A permit with everything staff see.
+#[derive(Serialize, ToSchema)]
+pub struct Permit {
+    pub id: i64,
+    pub title: String,
+    pub description: String,
+    pub street: String,
+    pub district_number: Option<i64>,
+    #[schema(value_type = Object)]
+    pub geometry: serde_json::Value,
+    #[schema(value_type = Option<Object>)]
+    pub detour: Option<serde_json::Value>,
+    pub period_start: String,
+    pub period_end: String,
+    pub working_hours: String,
+    pub closure: String,
+    pub applicant_org: String,
+    pub contact_name: String,
+    pub contact_email: String,
+    pub contact_phone: String,
+    /// `applied`, `approved`, `rejected`, `extended` or `closed`.
+    pub status: String,
+    pub decision_note: String,
+    pub closed_at: Option<String>,
+    pub conflicts: Vec<ConflictDoc>,
+}
+
+fn permit(w: roadworks::Roadworks, conflicts: Vec<roadworks::Conflict>) -> Permit {
+    Permit {
+        id: w.id,
+        title: w.title,
+        description: w.description,
+        street: w.street_name,
+        district_number: w.district_number,
+        geometry: serde_json::from_str(&w.geometry).unwrap_or_default(),
+        detour: w.detour.and_then(|d| serde_json::from_str(&d).ok()),
+        period_start: w.period_start.format("%Y-%m-%d").to_string(),
+        period_end: w.period_end.format("%Y-%m-%d").to_string(),
+        working_hours: w.working_hours,
+        closure: w.closure,
+        applicant_org: w.applicant_org,
+        contact_name: w.contact_name,
+        contact_email: w.contact_email,
+        contact_phone: w.contact_phone,
+        status: w.status,
+        decision_note: w.decision_note,
+        closed_at: w.closed_at.map(|t| t.to_rfc3339()),
+        conflicts: conflicts.into_iter().map(conflict).collect(),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/cityops/roadworks", tag = "cityops",
+    summary = "Apply for a roadworks permit (conflicts are detected at once)",
+    request_body = ApplicationDoc,
+    responses(
+        (status = 201, description = "Stored as `applied`", body = Applied),
+        (status = 400, description = "Invalid input; `errors` lists the fields", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "No credentials", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `cityops:write` missing", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+async fn apply(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<ApplicationDoc>,
+) -> WebResult<(StatusCode, axum::Json<Applied>)> {
+    let (id, conflicts) = roadworks::apply(&state.env, &ctx.actor(), body.into()).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Applied {
+            id,
+            conflicts: conflicts.into_iter().map(conflict).collect(),
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/roadworks/{id}", tag = "cityops",
+    summary = "One permit with contact data and conflicts (staff)",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, body = Permit),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+async fn one(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> WebResult<axum::Json<Permit>> {
+    let id = path_id(&id, "Baustelle")?;
+    let w = roadworks::get(&state.env, &ctx.principal, id).await?;
+    let c = roadworks::conflicts_of(&state.env, &ctx.principal, id).await?;
+    Ok(axum::Json(permit(w, c)))
+}
+
+#[utoipa::path(put, path = "/api/v1/cityops/roadworks/{id}", tag = "cityops",
+    summary = "Change an application or a running permit (conflicts are detected again)",
+    params(("id" = i64, Path)),
+    request_body = ApplicationDoc,
+    responses(
+        (status = 200, body = Permit),
+        (status = 400, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Closed or rejected", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ApplicationDoc>,
+) -> WebResult<axum::Json<Permit>> {
+    let id = path_id(&id, "Baustelle")?;
+    let c = roadworks::update(&state.env, &ctx.actor(), id, body.into()).await?;
+    let w = roadworks::get(&state.env, &ctx.principal, id).await?;
+    Ok(axum::Json(permit(w, c)))
+}
+
+/// A step: `{"action":"approve","note":""}`, `{"action":"reject","note":"…"}`,
+/// `{"action":"extend","period_end":"YYYY-MM-DD"}` or `{"action":"close"}`.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = RoadworksStep)]
+pub struct StepDoc {
+    /// `approve`, `reject`, `extend` or `close`.
+    pub action: String,
+    #[serde(default)]
+    pub note: String,
+    #[serde(default)]
+    pub period_end: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/cityops/roadworks/{id}/steps", tag = "cityops",
+    summary = "Approve, reject, extend or close a permit",
+    params(("id" = i64, Path)),
+    request_body = StepDoc,
+    responses(
+        (status = 200, body = Permit),
+        (status = 400, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in the current state", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+async fn step(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<StepDoc>,
+) -> WebResult<axum::Json<Permit>> {
+    let id = path_id(&id, "Baustelle")?;
+    let s = match body.action.as_str() {
+        "approve" => Step::Approve { note: body.note },
+        "reject" => Step::Reject { note: body.note },
+        "extend" => Step::Extend {
+            period_end: body.period_end,
+        },
+        "close" => Step::Close,
+        _ => {
+            return Err(kern::Error::invalid(
+                "action",
+                "Erlaubt sind approve, reject, extend und close.",
+            )
+            .into());
+        }
+    };
+    let w = roadworks::step(&state.env, &ctx.actor(), id, s).await?;
+    let c = roadworks::conflicts_of(&state.env, &ctx.principal, id).await?;
+    Ok(axum::Json(permit(w, c)))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct BoardQuery {
+    /// District number.
+    pub district: Option<i64>,
+    /// First day of the window, `YYYY-MM-DD`.
+    pub from: Option<String>,
+    /// Last day of the window, `YYYY-MM-DD`.
+    pub to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/conflicts", tag = "cityops",
+    summary = "The coordination board: conflicts by district and period (staff)",
+    params(BoardQuery),
+    responses(
+        (status = 200, body = [ConflictDoc]),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+async fn board(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiQuery(q): ApiQuery<BoardQuery>,
+) -> WebResult<axum::Json<Vec<ConflictDoc>>> {
+    let day = |s: &Option<String>| -> WebResult<Option<chrono::DateTime<chrono::Utc>>> {
+        match s {
+            None => Ok(None),
+            Some(s) => roadworks::parse_day(s).map(Some).ok_or_else(|| {
+                kern::Error::invalid("from", "Daten bitte als JJJJ-MM-TT angeben.").into()
+            }),
+        }
+    };
+    let (from, to) = (day(&q.from)?, day(&q.to)?);
+    let entries = roadworks::board(&state.env, &ctx.principal, q.district, from, to).await?;
+    Ok(axum::Json(
+        entries.into_iter().map(|b| conflict(b.conflict)).collect(),
+    ))
+}
+
+/// A street of the directory.
+#[derive(Serialize, ToSchema)]
+pub struct StreetDoc {
+    pub id: i64,
+    #[schema(example = "Hohe Straße")]
+    pub name: String,
+    pub district_number: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/streets", tag = "cityops",
+    summary = "The street directory (public)",
+    responses((status = 200, body = [StreetDoc])),
+    security(()))]
+async fn streets(State(state): State<AppState>) -> WebResult<axum::Json<Vec<StreetDoc>>> {
+    let s = roadworks::streets(&state.env).await?;
+    Ok(axum::Json(
+        s.into_iter()
+            .map(|s| StreetDoc {
+                id: s.id,
+                name: s.name,
+                district_number: s.district_number,
+            })
+            .collect(),
+    ))
+}
+
+/// A new street.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewStreet {
+    pub name: String,
+    #[serde(default)]
+    pub district_number: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/api/v1/cityops/streets", tag = "cityops",
+    summary = "Add a street to the directory (staff)",
+    request_body = NewStreet,
+    responses(
+        (status = 201, body = StreetDoc),
+        (status = 400, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Already in the directory", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+async fn add_street(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<NewStreet>,
+) -> WebResult<(StatusCode, axum::Json<StreetDoc>)> {
+    let id =
+        roadworks::add_street(&state.env, &ctx.actor(), &body.name, body.district_number).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(StreetDoc {
+            id,
+            name: body.name.trim().to_string(),
+            district_number: body.district_number,
+        }),
+    ))
+}
