@@ -275,9 +275,8 @@ async fn seed(env: &Env) -> Result<()> {
         env,
         "Gehweg instand setzen",
         "Harkortstraße",
-        format!(
-            r#"{{"type":"Polygon","coordinates":[[[7.4330,51.4650],[7.4340,51.4650],[7.4340,51.4655],[7.4330,51.4655],[7.4330,51.4650]]]}}"#
-        ),
+        r#"{"type":"Polygon","coordinates":[[[7.4330,51.4650],[7.4340,51.4650],[7.4340,51.4655],[7.4330,51.4655],[7.4330,51.4650]]]}"#
+            .to_string(),
         None,
         -3,
         14,

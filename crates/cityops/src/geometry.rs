@@ -90,11 +90,10 @@ pub fn parse(text: &str, kinds: Kinds, proj: &Projection) -> Result<Geometry<f64
 
 /// Checks an already parsed geometry (see [`parse`]).
 pub fn check(g: &Geometry<f64>, kinds: Kinds, proj: &Projection) -> Result<(), String> {
-    let kind_ok = match (kinds, g) {
-        (_, Geometry::LineString(_)) => true,
-        (Kinds::Site, Geometry::Polygon(_)) => true,
-        _ => false,
-    };
+    let kind_ok = matches!(
+        (kinds, g),
+        (_, Geometry::LineString(_)) | (Kinds::Site, Geometry::Polygon(_))
+    );
     if !kind_ok {
         return Err(match kinds {
             Kinds::Site => "Erlaubt sind eine Linie (LineString) oder eine Fläche (Polygon).",
@@ -121,10 +120,8 @@ pub fn check(g: &Geometry<f64>, kinds: Kinds, proj: &Projection) -> Result<(), S
     }
     let metres = proj.to_metres(g);
     match &metres {
-        Geometry::LineString(l) => {
-            if l.0.len() < 2 || Euclidean.length(l) < 1.0 {
-                return Err("Die Linie ist zu kurz (mindestens 1 Meter).".into());
-            }
+        Geometry::LineString(l) if l.0.len() < 2 || Euclidean.length(l) < 1.0 => {
+            return Err("Die Linie ist zu kurz (mindestens 1 Meter).".into());
         }
         Geometry::Polygon(p) => {
             if !p.is_valid() {

@@ -135,7 +135,7 @@ pub async fn add_street(
     require_staff_actor(actor)?;
     let name = name.trim();
     let n = name.chars().count();
-    if n < 2 || n > 200 {
+    if !(2..=200).contains(&n) {
         return Err(Error::invalid(
             "name",
             "Der Straßenname muss 2 bis 200 Zeichen lang sein.",
