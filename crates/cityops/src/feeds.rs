@@ -401,3 +401,186 @@ mod tests {
         assert_eq!(ical_fold("X:1"), "X:1\r\n");
     }
 }
+
+// ---- DATEX II v3 parking ----
+
+pub const NS_PRK: &str = "http://datex2.eu/schema/3/parking";
+
+fn payload<W: io::Write>(
+    w: &mut Writer<W>,
+    xsi_type: &str,
+    now: DateTime<Utc>,
+    publisher: &Publisher,
+    body: impl FnOnce(&mut Writer<W>) -> io::Result<()>,
+) -> io::Result<()> {
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    w.create_element("d2:payload")
+        .with_attribute(("xmlns:d2", NS_D2))
+        .with_attribute(("xmlns:com", NS_COM))
+        .with_attribute(("xmlns:prk", NS_PRK))
+        .with_attribute(("xmlns:loc", NS_LOC))
+        .with_attribute(("xmlns:xsi", NS_XSI))
+        .with_attribute(("xsi:type", xsi_type))
+        .with_attribute(("lang", "de"))
+        .with_attribute(("modelBaseVersion", "3"))
+        .write_inner_content(|w| {
+            text_el(w, "com:publicationTime", &time(now))?;
+            w.create_element("com:publicationCreator")
+                .write_inner_content(|w| {
+                    text_el(w, "com:country", &publisher.country)?;
+                    text_el(w, "com:nationalIdentifier", &publisher.national_identifier)
+                })?;
+            body(w)
+        })?;
+    Ok(())
+}
+
+fn record_id(p: &crate::parking::Parking) -> String {
+    format!("stadtkern-parking-{}", p.id)
+}
+
+fn record_version(p: &crate::parking::Parking) -> String {
+    p.created_at.timestamp().to_string()
+}
+
+/// The static DATEX II v3 `ParkingTablePublication`: one `prk:UrbanParkingSite` per car park
+/// (`offStreetParking`) or zone (`onStreetParking`) with name, spaces, location and tariffs.
+pub fn datex_parking_table(
+    parkings: &[crate::parking::Parking],
+    now: DateTime<Utc>,
+    publisher: &Publisher,
+) -> String {
+    let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+    let r = payload(&mut w, "prk:ParkingTablePublication", now, publisher, |w| {
+        w.create_element("prk:parkingTable")
+            .with_attribute(("id", "stadtkern-parking-table"))
+            .with_attribute(("version", "1"))
+            .write_inner_content(|w| {
+                for p in parkings {
+                    let id = record_id(p);
+                    let version = record_version(p);
+                    w.create_element("prk:parkingRecord")
+                        .with_attribute(("xsi:type", "prk:UrbanParkingSite"))
+                        .with_attribute(("id", id.as_str()))
+                        .with_attribute(("version", version.as_str()))
+                        .write_inner_content(|w| {
+                            ml_string(w, "prk:parkingName", &p.name)?;
+                            text_el(w, "prk:parkingRecordVersionTime", &time(p.created_at))?;
+                            if !p.tariffs.is_empty() {
+                                ml_string(w, "prk:parkingDescription", &p.tariffs)?;
+                            }
+                            text_el(w, "prk:parkingNumberOfSpaces", &p.capacity.to_string())?;
+                            w.create_element("prk:parkingLocation")
+                                .with_attribute(("xsi:type", "loc:PointLocation"))
+                                .write_inner_content(|w| {
+                                    w.create_element("loc:pointByCoordinates")
+                                        .write_inner_content(|w| {
+                                            w.create_element("loc:pointCoordinates")
+                                                .write_inner_content(|w| {
+                                                    text_el(
+                                                        w,
+                                                        "loc:latitude",
+                                                        &format!("{:.6}", p.latitude),
+                                                    )?;
+                                                    text_el(
+                                                        w,
+                                                        "loc:longitude",
+                                                        &format!("{:.6}", p.longitude),
+                                                    )
+                                                })?;
+                                            Ok(())
+                                        })?;
+                                    Ok(())
+                                })?;
+                            text_el(
+                                w,
+                                "prk:urbanParkingSiteType",
+                                if p.kind == "on_street" {
+                                    "onStreetParking"
+                                } else {
+                                    "offStreetParking"
+                                },
+                            )
+                        })?;
+                }
+                Ok(())
+            })?;
+        Ok(())
+    });
+    debug_assert!(r.is_ok());
+    String::from_utf8(w.into_inner()).unwrap_or_default()
+}
+
+/// The dynamic DATEX II v3 `ParkingStatusPublication`: occupied and vacant spaces per site
+/// with a known, fresh value (silent sensors report `noParkingInformationAvailable`).
+pub fn datex_parking_status(
+    status: &[crate::parking::Status],
+    now: DateTime<Utc>,
+    publisher: &Publisher,
+) -> String {
+    let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+    let r = payload(
+        &mut w,
+        "prk:ParkingStatusPublication",
+        now,
+        publisher,
+        |w| {
+            for s in status.iter().filter(|s| s.parking.datastream_id.is_some()) {
+                let p = &s.parking;
+                let id = record_id(p);
+                let version = record_version(p);
+                w.create_element("prk:parkingRecordStatus")
+                    .with_attribute(("xsi:type", "prk:ParkingSiteStatus"))
+                    .write_inner_content(|w| {
+                        w.create_element("prk:parkingRecordReference")
+                            .with_attribute(("targetClass", "prk:ParkingRecord"))
+                            .with_attribute(("id", id.as_str()))
+                            .with_attribute(("version", version.as_str()))
+                            .write_empty()?;
+                        text_el(
+                            w,
+                            "prk:parkingStatusOriginTime",
+                            &time(s.observed_at.unwrap_or(now)),
+                        )?;
+                        match (s.free, s.occupied) {
+                            (Some(free), Some(occ)) => {
+                                w.create_element("prk:parkingOccupancy")
+                                    .write_inner_content(|w| {
+                                        text_el(
+                                            w,
+                                            "prk:parkingNumberOfVacantSpaces",
+                                            &free.to_string(),
+                                        )?;
+                                        text_el(
+                                            w,
+                                            "prk:parkingNumberOfOccupiedSpaces",
+                                            &format!("{}", occ.round() as i64),
+                                        )?;
+                                        let pct = if p.capacity > 0 {
+                                            (100.0 * occ / p.capacity as f64).clamp(0.0, 100.0)
+                                        } else {
+                                            100.0
+                                        };
+                                        text_el(w, "prk:parkingOccupancy", &format!("{pct:.1}"))
+                                    })?;
+                                let state = if free == 0 {
+                                    "full"
+                                } else if (free as f64) < 0.1 * p.capacity as f64 {
+                                    "almostFull"
+                                } else {
+                                    "spacesAvailable"
+                                };
+                                text_el(w, "prk:parkingSiteStatus", state)
+                            }
+                            _ => {
+                                text_el(w, "prk:parkingSiteStatus", "noParkingInformationAvailable")
+                            }
+                        }
+                    })?;
+            }
+            Ok(())
+        },
+    );
+    debug_assert!(r.is_ok());
+    String::from_utf8(w.into_inner()).unwrap_or_default()
+}

@@ -7,5 +7,6 @@
 pub mod demo;
 pub mod feeds;
 pub mod geometry;
+pub mod parking;
 pub mod roadworks;
 pub mod subscriptions;

@@ -485,3 +485,83 @@ pub async fn record_notice(
         .await?;
     Ok(n > 0)
 }
+
+// ---- parking ----
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Parking {
+    pub id: i64,
+    pub name: String,
+    /// `car_park` or `on_street`.
+    pub kind: String,
+    pub district_number: Option<i64>,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub capacity: i64,
+    pub tariffs: String,
+    pub opening_hours: String,
+    /// A SensorThings Datastream whose results are the occupied spaces.
+    pub datastream_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert_parking(tx: &mut Tx, p: &Parking) -> Result<i64> {
+    let r: Id = tx
+        .fetch_one(
+            &Query::insert()
+                .into_table(id("cityops_parking"))
+                .columns(
+                    [
+                        "name",
+                        "kind",
+                        "district_number",
+                        "latitude",
+                        "longitude",
+                        "capacity",
+                        "tariffs",
+                        "opening_hours",
+                        "datastream_id",
+                        "created_at",
+                    ]
+                    .map(id),
+                )
+                .values_panic([
+                    p.name.clone().into(),
+                    p.kind.clone().into(),
+                    p.district_number.into(),
+                    p.latitude.into(),
+                    p.longitude.into(),
+                    p.capacity.into(),
+                    p.tariffs.clone().into(),
+                    p.opening_hours.clone().into(),
+                    p.datastream_id.into(),
+                    p.created_at.into(),
+                ])
+                .returning_col(id("id"))
+                .take(),
+        )
+        .await?;
+    Ok(r.id)
+}
+
+pub async fn parking_by_name(tx: &mut Tx, name: &str) -> Result<Option<Parking>> {
+    tx.fetch_optional(
+        &Query::select()
+            .column(sea_query::Asterisk)
+            .from(id("cityops_parking"))
+            .and_where(Expr::col(id("name")).eq(name))
+            .take(),
+    )
+    .await
+}
+
+pub async fn parkings(db: &Db) -> Result<Vec<Parking>> {
+    db.fetch_all(
+        &Query::select()
+            .column(sea_query::Asterisk)
+            .from(id("cityops_parking"))
+            .order_by(id("name"), Order::Asc)
+            .take(),
+    )
+    .await
+}

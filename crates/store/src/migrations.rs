@@ -48,6 +48,11 @@ pub fn all() -> Vec<Migration> {
             name: "cityops_roadworks",
             steps: crate::migrations_cityops::m0300_cityops_roadworks,
         },
+        Migration {
+            version: 301,
+            name: "cityops_parking",
+            steps: crate::migrations_cityops::m0301_cityops_parking,
+        },
     ]
 }
 
@@ -91,6 +96,7 @@ pub const TABLES: &[&str] = &[
     "cityops_conflicts",
     "cityops_subscriptions",
     "cityops_notices",
+    "cityops_parking",
 ];
 
 /// Lock key for migrations on PostgreSQL ("stadtkern" on a phone keypad, roughly).

@@ -144,3 +144,28 @@ pub(crate) fn m0300_cityops_roadworks(b: Backend) -> Vec<String> {
         ),
     ]
 }
+
+pub(crate) fn m0301_cityops_parking(b: Backend) -> Vec<String> {
+    vec![
+        sql(
+            b,
+            &table("cityops_parking")
+                .col(pk("id"))
+                .col(text("name"))
+                .col(text("kind"))
+                .col(big_null("district_number"))
+                .col(crate::migrations::double("latitude"))
+                .col(crate::migrations::double("longitude"))
+                .col(big("capacity"))
+                .col(text("tariffs"))
+                .col(text("opening_hours"))
+                .col(big_null("datastream_id"))
+                .col(ts("created_at"))
+                .take(),
+        ),
+        sql(
+            b,
+            &index("cityops_parking_name", "cityops_parking", &["name"], true),
+        ),
+    ]
+}
