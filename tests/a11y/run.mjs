@@ -59,6 +59,7 @@ const PUBLIC_PAGES = [
   },
   { name: 'imprint', path: '/impressum', status: 200 },
   { name: 'roadworks', path: '/baustellen', status: 200, forms: ['form[action="/baustellen/abo"]'] },
+  { name: 'free parking spaces', path: '/parken', status: 200 },
   { name: 'privacy', path: '/datenschutz', status: 200 },
   { name: 'accessibility statement', path: '/barrierefreiheit', status: 200, forms: ['main form'] },
   {
@@ -76,6 +77,7 @@ const SIGNED_IN_PAGES = [
   { name: 'roadworks permit', path: '/staff/baustellen/1', status: 200 },
   { name: 'roadworks coordination board', path: '/staff/baustellen/koordination', status: 200 },
   { name: 'street directory', path: '/staff/baustellen/strassen', status: 200 },
+  { name: 'parking (staff)', path: '/staff/parken', status: 200, forms: ['form[action="/staff/parken"]'] },
 ];
 const MAX_ADMIN_SUBPAGES = 30;
 

@@ -52,6 +52,8 @@ pub const BUILTIN: &[(&str, &str)] = builtin!(
     "cityops/staff_detail.html",
     "cityops/staff_board.html",
     "cityops/staff_streets.html",
+    "cityops/parking.html",
+    "cityops/staff_parking.html",
 );
 
 pub struct Templates {

@@ -26,13 +26,32 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/cityops/roadworks/{id}/steps", post(step))
         .route("/api/v1/cityops/conflicts", get(board))
         .route("/api/v1/cityops/streets", get(streets).post(add_street))
+        .route(
+            "/api/v1/cityops/parking",
+            get(parking_list).post(parking_create),
+        )
+        .route("/api/v1/cityops/parking/alerts", get(parking_alerts))
+        .route(
+            "/api/v1/cityops/parking/table.datex.xml",
+            get(parking_table),
+        )
+        .route(
+            "/api/v1/cityops/parking/status.datex.xml",
+            get(parking_status),
+        )
+        .route(
+            "/api/v1/cityops/parking/{id}/forecast",
+            get(parking_forecast),
+        )
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(public_list, geojson, ical, datex, apply, one, update, step, board, streets, add_street),
-    components(schemas(PublicWorks, ApplicationDoc, StepDoc, Permit, ConflictDoc, Applied, StreetDoc, NewStreet)),
-    tags((name = "cityops", description = "Roadworks coordination: permits, conflicts, open feeds"))
+    paths(public_list, geojson, ical, datex, apply, one, update, step, board, streets, add_street,
+        parking_list, parking_create, parking_forecast, parking_alerts, parking_table, parking_status),
+    components(schemas(PublicWorks, ApplicationDoc, StepDoc, Permit, ConflictDoc, Applied, StreetDoc, NewStreet,
+        ParkingDoc, NewParkingDoc, ForecastDoc)),
+    tags((name = "cityops", description = "City operations: roadworks coordination and parking, with open feeds"))
 )]
 pub struct CityopsApi;
 
@@ -516,4 +535,195 @@ async fn add_street(
             district_number: body.district_number,
         }),
     ))
+}
+
+// ---- parking ----
+
+/// A car park or on-street zone with its free spaces now.
+#[derive(Serialize, ToSchema)]
+pub struct ParkingDoc {
+    pub id: i64,
+    #[schema(example = "Parkhaus Innenstadt-West")]
+    pub name: String,
+    /// `car_park` or `on_street`.
+    pub kind: String,
+    pub district_number: Option<i64>,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub capacity: i64,
+    pub tariffs: String,
+    pub opening_hours: String,
+    pub datastream_id: Option<i64>,
+    /// Capacity minus the latest occupied count; null without a fresh value.
+    pub free: Option<i64>,
+    pub occupied: Option<f64>,
+    pub observed_at: Option<String>,
+    /// The sensor reported nothing for longer than the alert threshold.
+    pub silent: bool,
+}
+
+fn parking_doc(s: cityops::parking::Status) -> ParkingDoc {
+    let p = s.parking;
+    ParkingDoc {
+        id: p.id,
+        name: p.name,
+        kind: p.kind,
+        district_number: p.district_number,
+        latitude: p.latitude,
+        longitude: p.longitude,
+        capacity: p.capacity,
+        tariffs: p.tariffs,
+        opening_hours: p.opening_hours,
+        datastream_id: p.datastream_id,
+        free: s.free,
+        occupied: s.occupied,
+        observed_at: s
+            .observed_at
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        silent: s.silent,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/parking", tag = "cityops",
+    summary = "Free parking spaces now (public)",
+    responses((status = 200, body = [ParkingDoc])),
+    security(()))]
+async fn parking_list(State(state): State<AppState>) -> WebResult<axum::Json<Vec<ParkingDoc>>> {
+    let s = cityops::parking::status(&state.env).await?;
+    Ok(axum::Json(s.into_iter().map(parking_doc).collect()))
+}
+
+/// A new car park or zone.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewParkingDoc {
+    pub name: String,
+    /// `car_park` or `on_street`.
+    pub kind: String,
+    #[serde(default)]
+    pub district_number: Option<i64>,
+    pub latitude: f64,
+    pub longitude: f64,
+    /// Number of spaces, at least 0.
+    pub capacity: i64,
+    #[serde(default)]
+    pub tariffs: String,
+    #[serde(default)]
+    pub opening_hours: String,
+    /// A SensorThings Datastream whose results are the occupied spaces.
+    #[serde(default)]
+    pub datastream_id: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/api/v1/cityops/parking", tag = "cityops",
+    summary = "Add a car park or on-street zone (staff)",
+    request_body = NewParkingDoc,
+    responses(
+        (status = 201, body = Applied),
+        (status = 400, description = "Invalid input (for example a negative capacity)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+async fn parking_create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<NewParkingDoc>,
+) -> WebResult<(StatusCode, axum::Json<Applied>)> {
+    let id = cityops::parking::create(
+        &state.env,
+        &ctx.actor(),
+        cityops::parking::NewParking {
+            name: b.name,
+            kind: b.kind,
+            district: b.district_number,
+            latitude: Some(b.latitude),
+            longitude: Some(b.longitude),
+            capacity: Some(b.capacity),
+            tariffs: b.tariffs,
+            opening_hours: b.opening_hours,
+            datastream_id: b.datastream_id,
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Applied {
+            id,
+            conflicts: Vec::new(),
+        }),
+    ))
+}
+
+/// The forecast of occupied spaces: 7 rows (Monday first) of 24 hourly values (UTC).
+#[derive(Serialize, ToSchema)]
+pub struct ForecastDoc {
+    pub parking_id: i64,
+    pub weeks: i64,
+    pub occupied: Vec<Vec<Option<f64>>>,
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/parking/{id}/forecast", tag = "cityops",
+    summary = "Occupancy forecast by weekday and hour (mean over the past weeks)",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = ForecastDoc), (status = 404, body = ProblemDoc, content_type = "application/problem+json")),
+    security(()))]
+async fn parking_forecast(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> WebResult<axum::Json<ForecastDoc>> {
+    let id = path_id(&id, "Parkplatz")?;
+    let occupied = cityops::parking::forecast(&state.env, id).await?;
+    Ok(axum::Json(ForecastDoc {
+        parking_id: id,
+        weeks: cityops::parking::FORECAST_WEEKS,
+        occupied,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/parking/alerts", tag = "cityops",
+    summary = "Car parks whose sensor went silent (staff)",
+    responses((status = 200, body = [ParkingDoc]), (status = 403, body = ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn parking_alerts(
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> WebResult<axum::Json<Vec<ParkingDoc>>> {
+    let s = cityops::parking::alerts(&state.env, &ctx.principal).await?;
+    Ok(axum::Json(s.into_iter().map(parking_doc).collect()))
+}
+
+fn publisher(state: &AppState) -> Publisher {
+    Publisher {
+        country: "de".into(),
+        national_identifier: state.env.config.city.name.clone(),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/parking/table.datex.xml", tag = "cityops",
+    summary = "Parking sites as a DATEX II v3 ParkingTablePublication (static)",
+    responses((status = 200, content_type = "application/xml", body = String)),
+    security(()))]
+async fn parking_table(State(state): State<AppState>) -> WebResult<Response> {
+    let list = cityops::parking::list(&state.env).await?;
+    let body = feeds::datex_parking_table(&list, state.env.now(), &publisher(&state));
+    Ok((
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        body,
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/parking/status.datex.xml", tag = "cityops",
+    summary = "Occupancy as a DATEX II v3 ParkingStatusPublication (dynamic)",
+    responses((status = 200, content_type = "application/xml", body = String)),
+    security(()))]
+async fn parking_status(State(state): State<AppState>) -> WebResult<Response> {
+    let s = cityops::parking::status(&state.env).await?;
+    let body = feeds::datex_parking_status(&s, state.env.now(), &publisher(&state));
+    Ok((
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        body,
+    )
+        .into_response())
 }

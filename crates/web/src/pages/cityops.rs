@@ -1,5 +1,6 @@
 //! Roadworks pages: the public list with feeds and the subscription form (`/baustellen`), and
 //! the staff area (`/staff/baustellen`): permits, decisions, the coordination board, streets.
+//! Parking: free spaces now (`/parken`) and the staff page with silent sensors (`/staff/parken`).
 //!
 //! Handlers are thin: the `cityops` crate validates and checks roles; the staff gate only
 //! sends anonymous visitors to the login page first.
@@ -46,6 +47,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/staff/baustellen/{id}", get(staff_detail))
         .route("/staff/baustellen/{id}/schritt", post(staff_step))
+        .route("/parken", get(public_parking))
+        .route(
+            "/staff/parken",
+            get(staff_parking).post(staff_parking_create),
+        )
 }
 
 /// The request context of someone who may manage roadworks; anonymous visitors go to the
@@ -571,4 +577,150 @@ async fn staff_street_delete(
             Ok((StatusCode::CONFLICT, html).into_response())
         }
     }
+}
+
+// ---- parking ----
+
+fn parking_rows(status: &[cityops::parking::Status], names: &BTreeMap<i64, String>) -> Vec<Value> {
+    status
+        .iter()
+        .map(|s| {
+            let p = &s.parking;
+            context! {
+                id => p.id,
+                name => p.name,
+                kind => p.kind,
+                district => p.district_number.and_then(|d| names.get(&d).cloned()).unwrap_or_default(),
+                capacity => p.capacity,
+                free => s.free,
+                has_sensor => p.datastream_id.is_some(),
+                datastream => p.datastream_id,
+                silent => s.silent,
+                observed => s.observed_at.map(|t| t.format("%d.%m.%Y %H:%M UTC").to_string()),
+                tariffs => p.tariffs,
+                opening_hours => p.opening_hours,
+            }
+        })
+        .collect()
+}
+
+pub(super) async fn public_parking(
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> WebResult<Html<String>> {
+    let names = district_names(&state).await?;
+    let status = cityops::parking::status(&state.env).await?;
+    state.page(
+        &ctx,
+        "cityops/parking.html",
+        context! { sites => parking_rows(&status, &names) },
+    )
+}
+
+async fn parking_staff_page(
+    state: &AppState,
+    ctx: &Ctx,
+    form: Value,
+    errors: Vec<Problem>,
+) -> WebResult<Html<String>> {
+    let names = district_names(state).await?;
+    let status = cityops::parking::status(&state.env).await?;
+    let alerts = cityops::parking::alerts(&state.env, &ctx.principal).await?;
+    state.page(
+        ctx,
+        "cityops/staff_parking.html",
+        context! {
+            sites => parking_rows(&status, &names),
+            alerts => parking_rows(&alerts, &names),
+            silent_minutes => cityops::parking::SILENT_MINUTES,
+            districts => district_options(&names, None),
+            form => form,
+            errors => errors,
+        },
+    )
+}
+
+pub(super) async fn staff_parking(
+    State(state): State<AppState>,
+    Staff(ctx): Staff,
+) -> WebResult<Html<String>> {
+    parking_staff_page(&state, &ctx, context! { kind => "car_park" }, Vec::new()).await
+}
+
+const PARKING_KEYS: &[(&str, &str)] = &[
+    ("name", "cityops-error-parking-name"),
+    ("kind", "cityops-error-parking-kind"),
+    ("capacity", "cityops-error-capacity"),
+    ("latitude", "cityops-error-point"),
+    ("district", "cityops-error-district"),
+    ("tariffs", "cityops-error-tariffs"),
+    ("datastream_id", "cityops-error-datastream"),
+];
+
+pub(super) async fn staff_parking_create(
+    State(state): State<AppState>,
+    Staff(ctx): Staff,
+    body: Bytes,
+) -> WebResult<Response> {
+    let f = FormFields::parse(&body);
+    let int = |s: &str| -> Option<i64> { s.trim().parse().ok() };
+    let capacity = f.get("capacity").trim();
+    let mut errors = Vec::new();
+    let capacity_value = if capacity.is_empty() {
+        None
+    } else {
+        match capacity.parse::<i64>() {
+            Ok(c) => Some(c),
+            Err(_) => {
+                errors.push(Problem {
+                    field: Some("capacity".into()),
+                    message: state.i18n.t(ctx.lang, "cityops-error-capacity"),
+                });
+                None
+            }
+        }
+    };
+    let ds = f.get("datastream_id").trim();
+    let req = cityops::parking::NewParking {
+        name: f.get("name").into(),
+        kind: f.get("kind").into(),
+        district: int(f.get("district")),
+        latitude: opt_f64(f.get("latitude")),
+        longitude: opt_f64(f.get("longitude")),
+        capacity: capacity_value,
+        tariffs: f.get("tariffs").into(),
+        opening_hours: f.get("opening_hours").into(),
+        datastream_id: if ds.is_empty() {
+            None
+        } else {
+            Some(int(ds).unwrap_or(-1))
+        },
+    };
+    if errors.is_empty() {
+        match cityops::parking::create(&state.env, &ctx.actor(), req).await {
+            Ok(_) => {
+                return Ok(redirect_with_flash(
+                    &ctx,
+                    "/staff/parken",
+                    "cityops-flash-parking-added",
+                ));
+            }
+            Err(e) => {
+                errors = problems_of(
+                    &state,
+                    ctx.lang,
+                    e,
+                    PARKING_KEYS,
+                    Some(("name", "cityops-error-parking-taken")),
+                )?
+            }
+        }
+    }
+    let form = context! {
+        name => f.get("name"), kind => f.get("kind"), latitude => f.get("latitude"),
+        longitude => f.get("longitude"), capacity => f.get("capacity"), tariffs => f.get("tariffs"),
+        opening_hours => f.get("opening_hours"), datastream_id => f.get("datastream_id"),
+    };
+    let html = parking_staff_page(&state, &ctx, form, errors).await?;
+    Ok((StatusCode::BAD_REQUEST, html).into_response())
 }

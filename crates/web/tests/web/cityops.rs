@@ -405,3 +405,135 @@ async fn subscription_through_the_public_form() {
     assert_eq!(b.post_form(&path, &[]).await.status, StatusCode::OK);
     assert_eq!(b.post_form(&path, &[]).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn parking_pages_api_and_authorisation() {
+    let app = app().await;
+    let staff = app.token(&["cityops:write"]).await;
+    let other = app.token(&["sta:write"]).await;
+    let site = json!({
+        "name": "Parkhaus Hohe Straße", "kind": "car_park", "district_number": 1,
+        "latitude": 51.506, "longitude": 7.459, "capacity": 300,
+        "tariffs": "2 € je Stunde", "opening_hours": "täglich 6–24 Uhr"
+    });
+    let mut negative = site.clone();
+    negative["capacity"] = json!(-5);
+    let r = app
+        .with_token(
+            Method::POST,
+            "/api/v1/cityops/parking",
+            &staff,
+            Some(negative),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["errors"][0]["field"], "capacity");
+    assert_eq!(
+        app.with_token(
+            Method::POST,
+            "/api/v1/cityops/parking",
+            &other,
+            Some(site.clone())
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(
+        app.get("/api/v1/cityops/parking")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let r = app
+        .with_token(Method::POST, "/api/v1/cityops/parking", &staff, Some(site))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.json()["id"].as_i64().unwrap();
+    let list = app.get("/api/v1/cityops/parking").await.json();
+    assert_eq!(list[0]["capacity"], 300);
+    assert!(list[0]["free"].is_null(), "no sensor, no free count");
+    let f = app
+        .get(&format!("/api/v1/cityops/parking/{id}/forecast"))
+        .await
+        .json();
+    assert_eq!(f["occupied"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        app.get("/api/v1/cityops/parking/999/forecast").await.status,
+        StatusCode::NOT_FOUND
+    );
+    for path in [
+        "/api/v1/cityops/parking/table.datex.xml",
+        "/api/v1/cityops/parking/status.datex.xml",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.contains("http://datex2.eu/schema/3/parking"));
+    }
+    // Alerts and the staff page: staff only.
+    assert_eq!(
+        app.get("/api/v1/cityops/parking/alerts").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.with_token(Method::GET, "/api/v1/cityops/parking/alerts", &other, None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.with_token(Method::GET, "/api/v1/cityops/parking/alerts", &staff, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let page = app.get("/parken").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Parkhaus Hohe Straße"));
+    assert_eq!(app.get("/staff/parken").await.status, StatusCode::SEE_OTHER);
+    let resident = app.browser_as("anwohner", &[Role::Resident], &[]).await;
+    assert_eq!(
+        resident.get("/staff/parken").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let b = app.browser_as("verkehr", &[Role::Staff], &[]).await;
+    assert_eq!(b.get("/staff/parken").await.status, StatusCode::OK);
+    let r = b
+        .post_form(
+            "/staff/parken",
+            &[
+                ("name", "Parkzone Kampstraße"),
+                ("kind", "on_street"),
+                ("latitude", "51.514"),
+                ("longitude", "7.462"),
+                ("capacity", "-1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("href=\"#field-capacity\""));
+    let r = b
+        .post_form(
+            "/staff/parken",
+            &[
+                ("name", "Parkzone Kampstraße"),
+                ("kind", "on_street"),
+                ("latitude", "51.514"),
+                ("longitude", "7.462"),
+                ("capacity", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/api/v1/cityops/parking")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
