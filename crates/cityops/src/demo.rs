@@ -294,5 +294,77 @@ async fn seed(env: &Env) -> Result<()> {
         },
     )
     .await?;
+    seed_parking(env, &sys).await
+}
+
+/// One car park per demo car-park sensor (linked to its "Belegung" Datastream, capacity from
+/// the simulation's scale) and two on-street zones without sensors.
+async fn seed_parking(env: &Env, sys: &Actor) -> Result<()> {
+    use crate::parking::{self, NewParking};
+    let streams = match sensorthings::service::get(
+        env,
+        sys,
+        "Datastreams",
+        "$top=1000&$select=id,name,properties&$orderby=id",
+    )
+    .await?
+    {
+        sensorthings::service::Reply::Json { body, .. } => body,
+        _ => serde_json::Value::Null,
+    };
+    for s in streams["value"].as_array().cloned().unwrap_or_default() {
+        let name = s["name"].as_str().unwrap_or("");
+        let Some(rest) = name.strip_prefix("Parkhaus ") else {
+            continue;
+        };
+        let Some(district) = rest.strip_suffix(": Belegung") else {
+            continue;
+        };
+        let Some((number, _, _, lat, lon)) =
+            platform::demo::DISTRICTS.iter().find(|d| d.1 == district)
+        else {
+            continue;
+        };
+        let capacity = s["properties"]["simulation"]["scale"]
+            .as_f64()
+            .unwrap_or(300.0);
+        parking::create(
+            env,
+            sys,
+            NewParking {
+                name: format!("Parkhaus {district}"),
+                kind: "car_park".into(),
+                district: Some(*number),
+                latitude: Some(lat + 0.0015),
+                longitude: Some(lon - 0.0012),
+                capacity: Some(capacity as i64),
+                tariffs: "1,50 € je angefangene Stunde, Tageshöchstsatz 12 €".into(),
+                opening_hours: "Mo–Sa 6–24 Uhr, So 10–22 Uhr".into(),
+                datastream_id: s["@iot.id"].as_i64(),
+            },
+        )
+        .await?;
+    }
+    for (name, number, lat, lon, capacity) in [
+        ("Parkzone Kaiserstraße", 3, 51.5129, 7.4900, 40),
+        ("Parkzone Hörder Bahnhofstraße", 8, 51.4735, 7.5050, 25),
+    ] {
+        parking::create(
+            env,
+            sys,
+            NewParking {
+                name: name.into(),
+                kind: "on_street".into(),
+                district: Some(number),
+                latitude: Some(lat),
+                longitude: Some(lon),
+                capacity: Some(capacity),
+                tariffs: "Parkschein 0,50 € je 20 Minuten, höchstens 2 Stunden".into(),
+                opening_hours: "Mo–Fr 9–19 Uhr, Sa 9–14 Uhr gebührenpflichtig".into(),
+                datastream_id: None,
+            },
+        )
+        .await?;
+    }
     Ok(())
 }

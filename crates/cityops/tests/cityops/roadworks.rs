@@ -523,4 +523,7 @@ async fn demo_seeds_conflicts_of_every_kind() {
     let public = roadworks::public_list(&env.1).await.unwrap();
     assert!(public.iter().any(|w| w.phase == "current"));
     assert!(public.iter().any(|w| w.phase == "planned"));
+    // Without the sensor demo only the two on-street zones exist.
+    let parking = cityops::parking::list(&env.1).await.unwrap();
+    assert_eq!(parking.iter().filter(|p| p.kind == "on_street").count(), 2);
 }

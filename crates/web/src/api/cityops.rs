@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/cityops/parking",
             get(parking_list).post(parking_create),
         )
+        .route("/api/v1/cityops/rules", get(get_rules).put(put_rules))
         .route("/api/v1/cityops/parking/alerts", get(parking_alerts))
         .route(
             "/api/v1/cityops/parking/table.datex.xml",
@@ -48,9 +49,9 @@ pub fn router() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     paths(public_list, geojson, ical, datex, apply, one, update, step, board, streets, add_street,
-        parking_list, parking_create, parking_forecast, parking_alerts, parking_table, parking_status),
+        get_rules, put_rules, parking_list, parking_create, parking_forecast, parking_alerts, parking_table, parking_status),
     components(schemas(PublicWorks, ApplicationDoc, StepDoc, Permit, ConflictDoc, Applied, StreetDoc, NewStreet,
-        ParkingDoc, NewParkingDoc, ForecastDoc)),
+        ParkingDoc, NewParkingDoc, ForecastDoc, RulesDoc)),
     tags((name = "cityops", description = "City operations: roadworks coordination and parking, with open feeds"))
 )]
 pub struct CityopsApi;
@@ -726,4 +727,60 @@ async fn parking_status(State(state): State<AppState>) -> WebResult<Response> {
         body,
     )
         .into_response())
+}
+
+/// The thresholds of conflict detection.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesDoc {
+    /// Two sites closer than this (metres) touch.
+    #[schema(example = 10.0)]
+    pub buffer_m: f64,
+    /// Days after closed works in which the same section must not be dug again.
+    #[schema(example = 1095)]
+    pub protection_days: i64,
+    /// Metres two detours must share to count as the same detour.
+    #[schema(example = 50.0)]
+    pub min_shared_detour_m: f64,
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/rules", tag = "cityops",
+    summary = "The conflict-detection thresholds (staff)",
+    responses((status = 200, body = RulesDoc), (status = 403, body = ProblemDoc, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn get_rules(State(state): State<AppState>, ctx: Ctx) -> WebResult<axum::Json<RulesDoc>> {
+    roadworks::require_staff(&ctx.principal)?;
+    let r = roadworks::rules(&state.env).await?;
+    Ok(axum::Json(RulesDoc {
+        buffer_m: r.buffer_m,
+        protection_days: r.protection_days,
+        min_shared_detour_m: r.min_shared_detour_m,
+    }))
+}
+
+#[utoipa::path(put, path = "/api/v1/cityops/rules", tag = "cityops",
+    summary = "Change the conflict-detection thresholds (staff; applied on the next change of a permit)",
+    request_body = RulesDoc,
+    responses(
+        (status = 200, body = RulesDoc),
+        (status = 400, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+async fn put_rules(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<RulesDoc>,
+) -> WebResult<axum::Json<RulesDoc>> {
+    roadworks::set_rules(
+        &state.env,
+        &ctx.actor(),
+        roadworks::Rules {
+            buffer_m: b.buffer_m,
+            protection_days: b.protection_days,
+            min_shared_detour_m: b.min_shared_detour_m,
+        },
+    )
+    .await?;
+    Ok(axum::Json(b))
 }

@@ -537,3 +537,47 @@ async fn parking_pages_api_and_authorisation() {
         2
     );
 }
+
+#[tokio::test]
+async fn rules_are_staff_only_and_validated() {
+    let app = app().await;
+    let staff = app.token(&["cityops:write"]).await;
+    let other = app.token(&["sta:write"]).await;
+    assert_eq!(
+        app.get("/api/v1/cityops/rules").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.with_token(Method::GET, "/api/v1/cityops/rules", &other, None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let r = app
+        .with_token(Method::GET, "/api/v1/cityops/rules", &staff, None)
+        .await;
+    assert_eq!(r.json()["protection_days"], 1095);
+    let bad = json!({ "buffer_m": -1.0, "protection_days": 10, "min_shared_detour_m": 50.0 });
+    let r = app
+        .with_token(Method::PUT, "/api/v1/cityops/rules", &staff, Some(bad))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let good = json!({ "buffer_m": 25.0, "protection_days": 730, "min_shared_detour_m": 80.0 });
+    let r = app
+        .with_token(
+            Method::PUT,
+            "/api/v1/cityops/rules",
+            &other,
+            Some(good.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .with_token(Method::PUT, "/api/v1/cityops/rules", &staff, Some(good))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app
+        .with_token(Method::GET, "/api/v1/cityops/rules", &staff, None)
+        .await;
+    assert_eq!(r.json()["buffer_m"], 25.0);
+}
