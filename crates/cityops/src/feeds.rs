@@ -384,24 +384,6 @@ pub fn datex_situations(
     String::from_utf8(w.into_inner()).unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escape_and_fold() {
-        assert_eq!(ical_escape("a,b;c\\d\ne"), "a\\,b\\;c\\\\d\\ne");
-        let long = format!("SUMMARY:{}", "ä".repeat(60));
-        let folded = ical_fold(&long);
-        for l in folded.split("\r\n").filter(|l| !l.is_empty()) {
-            assert!(l.len() <= 75, "{} octets: {l}", l.len());
-        }
-        let unfolded = folded.trim_end_matches("\r\n").replace("\r\n ", "");
-        assert_eq!(unfolded, long);
-        assert_eq!(ical_fold("X:1"), "X:1\r\n");
-    }
-}
-
 // ---- DATEX II v3 parking ----
 
 pub const NS_PRK: &str = "http://datex2.eu/schema/3/parking";
@@ -583,4 +565,22 @@ pub fn datex_parking_status(
     );
     debug_assert!(r.is_ok());
     String::from_utf8(w.into_inner()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_and_fold() {
+        assert_eq!(ical_escape("a,b;c\\d\ne"), "a\\,b\\;c\\\\d\\ne");
+        let long = format!("SUMMARY:{}", "ä".repeat(60));
+        let folded = ical_fold(&long);
+        for l in folded.split("\r\n").filter(|l| !l.is_empty()) {
+            assert!(l.len() <= 75, "{} octets: {l}", l.len());
+        }
+        let unfolded = folded.trim_end_matches("\r\n").replace("\r\n ", "");
+        assert_eq!(unfolded, long);
+        assert_eq!(ical_fold("X:1"), "X:1\r\n");
+    }
 }
