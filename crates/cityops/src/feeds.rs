@@ -166,11 +166,11 @@ pub struct Publisher {
     pub national_identifier: String,
 }
 
-fn time(t: DateTime<Utc>) -> String {
+pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn text_el<W: io::Write>(w: &mut Writer<W>, name: &str, text: &str) -> io::Result<()> {
+pub(crate) fn text_el<W: io::Write>(w: &mut Writer<W>, name: &str, text: &str) -> io::Result<()> {
     w.create_element(name)
         .write_text_content(BytesText::new(text))?;
     Ok(())

@@ -10,3 +10,4 @@ pub mod geometry;
 pub mod parking;
 pub mod roadworks;
 pub mod subscriptions;
+pub mod traffic;

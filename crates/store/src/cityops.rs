@@ -565,3 +565,104 @@ pub async fn parkings(db: &Db) -> Result<Vec<Parking>> {
     )
     .await
 }
+
+// ---- traffic ----
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct CountingStation {
+    pub id: i64,
+    pub name: String,
+    pub district_number: Option<i64>,
+    /// The road segment the station measures.
+    pub segment: String,
+    pub free_flow_kmh: f64,
+    /// Vehicles per hour and direction at which the segment is saturated.
+    pub capacity_veh_h: f64,
+    pub speed_datastream_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct StationStream {
+    pub id: i64,
+    pub station_id: i64,
+    /// `car`, `bicycle` or `pedestrian`.
+    pub mode: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub datastream_id: i64,
+}
+
+pub async fn insert_station(
+    tx: &mut Tx,
+    s: &CountingStation,
+    streams: &[(String, String, i64)],
+) -> Result<i64> {
+    let r: Id = tx
+        .fetch_one(
+            &Query::insert()
+                .into_table(id("cityops_counting_stations"))
+                .columns(
+                    [
+                        "name",
+                        "district_number",
+                        "segment",
+                        "free_flow_kmh",
+                        "capacity_veh_h",
+                        "speed_datastream_id",
+                        "created_at",
+                    ]
+                    .map(id),
+                )
+                .values_panic([
+                    s.name.clone().into(),
+                    s.district_number.into(),
+                    s.segment.clone().into(),
+                    s.free_flow_kmh.into(),
+                    s.capacity_veh_h.into(),
+                    s.speed_datastream_id.into(),
+                    s.created_at.into(),
+                ])
+                .returning_col(id("id"))
+                .take(),
+        )
+        .await?;
+    for (mode, direction, ds) in streams {
+        tx.execute(
+            &Query::insert()
+                .into_table(id("cityops_station_streams"))
+                .columns(["station_id", "mode", "direction", "datastream_id"].map(id))
+                .values_panic([
+                    r.id.into(),
+                    mode.clone().into(),
+                    direction.clone().into(),
+                    (*ds).into(),
+                ])
+                .take(),
+        )
+        .await?;
+    }
+    Ok(r.id)
+}
+
+pub async fn stations(db: &Db) -> Result<Vec<CountingStation>> {
+    db.fetch_all(
+        &Query::select()
+            .column(sea_query::Asterisk)
+            .from(id("cityops_counting_stations"))
+            .order_by(id("name"), Order::Asc)
+            .take(),
+    )
+    .await
+}
+
+pub async fn station_streams(db: &Db) -> Result<Vec<StationStream>> {
+    db.fetch_all(
+        &Query::select()
+            .column(sea_query::Asterisk)
+            .from(id("cityops_station_streams"))
+            .order_by(id("id"), Order::Asc)
+            .take(),
+    )
+    .await
+}

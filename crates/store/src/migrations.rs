@@ -53,6 +53,11 @@ pub fn all() -> Vec<Migration> {
             name: "cityops_parking",
             steps: crate::migrations_cityops::m0301_cityops_parking,
         },
+        Migration {
+            version: 302,
+            name: "cityops_traffic",
+            steps: crate::migrations_cityops::m0302_cityops_traffic,
+        },
     ]
 }
 
@@ -97,6 +102,8 @@ pub const TABLES: &[&str] = &[
     "cityops_subscriptions",
     "cityops_notices",
     "cityops_parking",
+    "cityops_counting_stations",
+    "cityops_station_streams",
 ];
 
 /// Lock key for migrations on PostgreSQL ("stadtkern" on a phone keypad, roughly).

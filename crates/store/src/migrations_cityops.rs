@@ -169,3 +169,46 @@ pub(crate) fn m0301_cityops_parking(b: Backend) -> Vec<String> {
         ),
     ]
 }
+
+pub(crate) fn m0302_cityops_traffic(b: Backend) -> Vec<String> {
+    vec![
+        sql(
+            b,
+            &table("cityops_counting_stations")
+                .col(pk("id"))
+                .col(text("name"))
+                .col(big_null("district_number"))
+                .col(text("segment"))
+                .col(crate::migrations::double("free_flow_kmh"))
+                .col(crate::migrations::double("capacity_veh_h"))
+                .col(big_null("speed_datastream_id"))
+                .col(ts("created_at"))
+                .take(),
+        ),
+        sql(
+            b,
+            &index(
+                "cityops_counting_stations_name",
+                "cityops_counting_stations",
+                &["name"],
+                true,
+            ),
+        ),
+        sql(
+            b,
+            &table("cityops_station_streams")
+                .col(pk("id"))
+                .col(big("station_id"))
+                .col(text("mode"))
+                .col(text("direction"))
+                .col(big("datastream_id"))
+                .foreign_key(&mut fk(
+                    "cityops_station_streams",
+                    "station_id",
+                    "cityops_counting_stations",
+                    true,
+                ))
+                .take(),
+        ),
+    ]
+}

@@ -6,6 +6,7 @@ mod feeds;
 mod parking;
 mod roadworks;
 mod subscriptions;
+mod traffic;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cityops::roadworks::{Application, Conflict};

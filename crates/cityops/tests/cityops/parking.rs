@@ -22,7 +22,7 @@ fn admin() -> Actor {
 }
 
 /// A Datastream of occupied spaces with observations at the given times (UTC) and values.
-async fn stream(t: &T, obs: &[(DateTime<Utc>, f64)]) -> i64 {
+pub async fn stream(t: &T, obs: &[(DateTime<Utc>, f64)]) -> i64 {
     let thing = json!({
         "name": "Parkhaus Test", "description": "d",
         "Locations": [{ "name": "L", "description": "l", "encodingType": "application/geo+json",
@@ -75,7 +75,7 @@ fn car_park(ds: Option<i64>) -> NewParking {
     }
 }
 
-fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+pub fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap()
 }
 
