@@ -60,6 +60,7 @@ const PUBLIC_PAGES = [
   { name: 'imprint', path: '/impressum', status: 200 },
   { name: 'roadworks', path: '/baustellen', status: 200, forms: ['form[action="/baustellen/abo"]'] },
   { name: 'free parking spaces', path: '/parken', status: 200 },
+  { name: 'traffic flow', path: '/verkehr', status: 200 },
   { name: 'privacy', path: '/datenschutz', status: 200 },
   { name: 'accessibility statement', path: '/barrierefreiheit', status: 200, forms: ['main form'] },
   {

@@ -294,7 +294,74 @@ async fn seed(env: &Env) -> Result<()> {
         },
     )
     .await?;
-    seed_parking(env, &sys).await
+    seed_parking(env, &sys).await?;
+    seed_traffic(env, &sys).await
+}
+
+/// One counting station per demo traffic counter, linked to its six count Datastreams
+/// ("Kfz/Rad/Fuß stadteinwärts/stadtauswärts").
+async fn seed_traffic(env: &Env, sys: &Actor) -> Result<()> {
+    use crate::traffic::{self, NewStation};
+    use std::collections::BTreeMap;
+    let streams = match sensorthings::service::get(
+        env,
+        sys,
+        "Datastreams",
+        "$top=1000&$select=id,name&$orderby=id",
+    )
+    .await?
+    {
+        sensorthings::service::Reply::Json { body, .. } => body,
+        _ => serde_json::Value::Null,
+    };
+    let mut by_district: BTreeMap<String, Vec<(String, String, i64)>> = BTreeMap::new();
+    for s in streams["value"].as_array().cloned().unwrap_or_default() {
+        let name = s["name"].as_str().unwrap_or("");
+        let Some(rest) = name.strip_prefix("Verkehrszählstelle ") else {
+            continue;
+        };
+        let Some((district, what)) = rest.split_once(": ") else {
+            continue;
+        };
+        let mode = match what.split(' ').next() {
+            Some("Kfz") => "car",
+            Some("Rad") => "bicycle",
+            Some("Fuß") => "pedestrian",
+            _ => continue,
+        };
+        let direction = if what.ends_with("stadteinwärts") {
+            "inbound"
+        } else {
+            "outbound"
+        };
+        if let Some(id) = s["@iot.id"].as_i64() {
+            by_district.entry(district.to_string()).or_default().push((
+                mode.into(),
+                direction.into(),
+                id,
+            ));
+        }
+    }
+    for (district, streams) in by_district {
+        let Some((number, ..)) = platform::demo::DISTRICTS.iter().find(|d| d.1 == district) else {
+            continue;
+        };
+        traffic::create(
+            env,
+            sys,
+            NewStation {
+                name: format!("Zählstelle {district}"),
+                district: Some(*number),
+                segment: format!("Hauptverkehrsstraße in {district}"),
+                free_flow_kmh: 50.0,
+                capacity_veh_h: 1200.0,
+                speed_datastream_id: None,
+                streams,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// One car park per demo car-park sensor (linked to its "Belegung" Datastream, capacity from

@@ -54,6 +54,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin!(
     "cityops/staff_streets.html",
     "cityops/parking.html",
     "cityops/staff_parking.html",
+    "cityops/traffic.html",
 );
 
 pub struct Templates {

@@ -31,6 +31,19 @@ pub fn router() -> Router<AppState> {
             get(parking_list).post(parking_create),
         )
         .route("/api/v1/cityops/rules", get(get_rules).put(put_rules))
+        .route(
+            "/api/v1/cityops/traffic/stations",
+            get(traffic_stations).post(traffic_create),
+        )
+        .route(
+            "/api/v1/cityops/traffic/stations/{id}/flows",
+            get(traffic_flows),
+        )
+        .route("/api/v1/cityops/traffic/modal-split", get(traffic_split))
+        .route(
+            "/api/v1/cityops/traffic/measured.datex.xml",
+            get(traffic_datex),
+        )
         .route("/api/v1/cityops/parking/alerts", get(parking_alerts))
         .route(
             "/api/v1/cityops/parking/table.datex.xml",
@@ -49,10 +62,12 @@ pub fn router() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     paths(public_list, geojson, ical, datex, apply, one, update, step, board, streets, add_street,
-        get_rules, put_rules, parking_list, parking_create, parking_forecast, parking_alerts, parking_table, parking_status),
+        get_rules, put_rules, parking_list, parking_create, parking_forecast, parking_alerts, parking_table, parking_status,
+        traffic_stations, traffic_create, traffic_flows, traffic_split, traffic_datex),
     components(schemas(PublicWorks, ApplicationDoc, StepDoc, Permit, ConflictDoc, Applied, StreetDoc, NewStreet,
-        ParkingDoc, NewParkingDoc, ForecastDoc, RulesDoc)),
-    tags((name = "cityops", description = "City operations: roadworks coordination and parking, with open feeds"))
+        ParkingDoc, NewParkingDoc, ForecastDoc, RulesDoc,
+        SegmentDoc, StationDoc, FlowDoc, SplitDoc, NewStationDoc, StationStreamDoc)),
+    tags((name = "cityops", description = "City operations: roadworks coordination, parking and traffic flow, with open feeds"))
 )]
 pub struct CityopsApi;
 
@@ -783,4 +798,220 @@ async fn put_rules(
     )
     .await?;
     Ok(axum::Json(b))
+}
+
+// ---- traffic ----
+
+/// One direction of a road segment in the last complete quarter hour.
+#[derive(Serialize, ToSchema)]
+pub struct SegmentDoc {
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub interval_start: Option<String>,
+    /// Motor vehicles per hour.
+    pub car_flow_veh_h: Option<f64>,
+    pub speed_kmh: Option<f64>,
+    /// Level of service `A`–`F`.
+    pub los: Option<String>,
+    pub congested: bool,
+}
+
+/// A counting station and the state of its segment.
+#[derive(Serialize, ToSchema)]
+pub struct StationDoc {
+    pub id: i64,
+    pub name: String,
+    pub district_number: Option<i64>,
+    pub segment: String,
+    pub free_flow_kmh: f64,
+    pub capacity_veh_h: f64,
+    pub directions: Vec<SegmentDoc>,
+}
+
+fn station_doc(s: cityops::traffic::StationState) -> StationDoc {
+    StationDoc {
+        id: s.station.id,
+        name: s.station.name,
+        district_number: s.station.district_number,
+        segment: s.station.segment,
+        free_flow_kmh: s.station.free_flow_kmh,
+        capacity_veh_h: s.station.capacity_veh_h,
+        directions: s
+            .directions
+            .into_iter()
+            .map(|d| SegmentDoc {
+                direction: d.direction,
+                interval_start: d
+                    .interval_start
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                car_flow_veh_h: d.car_flow_veh_h,
+                speed_kmh: d.speed_kmh,
+                los: d.los.map(|c| c.to_string()),
+                congested: d.congested,
+            })
+            .collect(),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/traffic/stations", tag = "cityops",
+    summary = "Counting stations with level of service per direction (public)",
+    responses((status = 200, body = [StationDoc])),
+    security(()))]
+async fn traffic_stations(State(state): State<AppState>) -> WebResult<axum::Json<Vec<StationDoc>>> {
+    let s = cityops::traffic::states(&state.env).await?;
+    Ok(axum::Json(s.into_iter().map(station_doc).collect()))
+}
+
+/// A 15-minute count.
+#[derive(Serialize, ToSchema)]
+pub struct FlowDoc {
+    pub start: String,
+    /// `car`, `bicycle` or `pedestrian`.
+    pub mode: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub count: f64,
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/traffic/stations/{id}/flows", tag = "cityops",
+    summary = "15-minute counts of a station over the last 24 hours (public)",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = [FlowDoc]), (status = 404, body = ProblemDoc, content_type = "application/problem+json")),
+    security(()))]
+async fn traffic_flows(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> WebResult<axum::Json<Vec<FlowDoc>>> {
+    let id = path_id(&id, "Zählstelle")?;
+    let from = state.env.now() - chrono::Duration::hours(24);
+    let f = cityops::traffic::flows(&state.env, id, from).await?;
+    Ok(axum::Json(
+        f.into_iter()
+            .map(|f| FlowDoc {
+                start: f.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                mode: f.mode,
+                direction: f.direction,
+                count: f.count,
+            })
+            .collect(),
+    ))
+}
+
+/// Counts per mode in a district and month.
+#[derive(Serialize, ToSchema)]
+pub struct SplitDoc {
+    pub district_number: Option<i64>,
+    #[schema(example = "2026-11")]
+    pub month: String,
+    pub car: f64,
+    pub bicycle: f64,
+    pub pedestrian: f64,
+    /// Shares in per cent.
+    pub car_share: f64,
+    pub bicycle_share: f64,
+    pub pedestrian_share: f64,
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/traffic/modal-split", tag = "cityops",
+    summary = "Modal split by district and month over the last 90 days (public)",
+    responses((status = 200, body = [SplitDoc])),
+    security(()))]
+async fn traffic_split(State(state): State<AppState>) -> WebResult<axum::Json<Vec<SplitDoc>>> {
+    let rows = cityops::traffic::modal_split(&state.env, 90).await?;
+    Ok(axum::Json(
+        rows.into_iter()
+            .map(|r| SplitDoc {
+                car_share: r.share("car"),
+                bicycle_share: r.share("bicycle"),
+                pedestrian_share: r.share("pedestrian"),
+                district_number: r.district_number,
+                month: r.month,
+                car: r.car,
+                bicycle: r.bicycle,
+                pedestrian: r.pedestrian,
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/cityops/traffic/measured.datex.xml", tag = "cityops",
+    summary = "Traffic flows as a DATEX II v3 MeasuredDataPublication",
+    responses((status = 200, content_type = "application/xml", body = String)),
+    security(()))]
+async fn traffic_datex(State(state): State<AppState>) -> WebResult<Response> {
+    let s = cityops::traffic::states(&state.env).await?;
+    let body = cityops::traffic::datex_measured(&s, state.env.now(), &publisher(&state));
+    Ok((
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        body,
+    )
+        .into_response())
+}
+
+/// A new counting station.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewStationDoc {
+    pub name: String,
+    #[serde(default)]
+    pub district_number: Option<i64>,
+    #[serde(default)]
+    pub segment: String,
+    pub free_flow_kmh: f64,
+    pub capacity_veh_h: f64,
+    #[serde(default)]
+    pub speed_datastream_id: Option<i64>,
+    pub streams: Vec<StationStreamDoc>,
+}
+
+/// A count Datastream of a station.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StationStreamDoc {
+    /// `car`, `bicycle` or `pedestrian`.
+    pub mode: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub datastream_id: i64,
+}
+
+#[utoipa::path(post, path = "/api/v1/cityops/traffic/stations", tag = "cityops",
+    summary = "Register a counting station (staff)",
+    request_body = NewStationDoc,
+    responses(
+        (status = 201, body = Applied),
+        (status = 400, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+async fn traffic_create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<NewStationDoc>,
+) -> WebResult<(StatusCode, axum::Json<Applied>)> {
+    let id = cityops::traffic::create(
+        &state.env,
+        &ctx.actor(),
+        cityops::traffic::NewStation {
+            name: b.name,
+            district: b.district_number,
+            segment: b.segment,
+            free_flow_kmh: b.free_flow_kmh,
+            capacity_veh_h: b.capacity_veh_h,
+            speed_datastream_id: b.speed_datastream_id,
+            streams: b
+                .streams
+                .into_iter()
+                .map(|s| (s.mode, s.direction, s.datastream_id))
+                .collect(),
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Applied {
+            id,
+            conflicts: Vec::new(),
+        }),
+    ))
 }

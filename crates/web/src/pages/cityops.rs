@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/baustellen/{id}", get(staff_detail))
         .route("/staff/baustellen/{id}/schritt", post(staff_step))
         .route("/parken", get(public_parking))
+        .route("/verkehr", get(public_traffic))
         .route(
             "/staff/parken",
             get(staff_parking).post(staff_parking_create),
@@ -723,4 +724,48 @@ pub(super) async fn staff_parking_create(
     };
     let html = parking_staff_page(&state, &ctx, form, errors).await?;
     Ok((StatusCode::BAD_REQUEST, html).into_response())
+}
+
+// ---- traffic ----
+
+pub(super) async fn public_traffic(
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> WebResult<Html<String>> {
+    let names = district_names(&state).await?;
+    let states = cityops::traffic::states(&state.env).await?;
+    let mut segments = Vec::new();
+    for s in &states {
+        for d in &s.directions {
+            segments.push(context! {
+                station => s.station.name,
+                segment => s.station.segment,
+                district => s.station.district_number.and_then(|n| names.get(&n).cloned()).unwrap_or_default(),
+                direction => d.direction,
+                flow => d.car_flow_veh_h.map(|f| f.round() as i64),
+                los => d.los.map(|c| c.to_string()),
+                congested => d.congested,
+                interval => d.interval_start.map(|t| t.format("%d.%m.%Y %H:%M UTC").to_string()),
+            });
+        }
+    }
+    let split: Vec<Value> = cityops::traffic::modal_split(&state.env, 90)
+        .await?
+        .into_iter()
+        .map(|r| {
+            context! {
+                district => r.district_number.and_then(|n| names.get(&n).cloned()).unwrap_or_default(),
+                month => r.month,
+                car => format!("{:.1}", r.share("car")),
+                bicycle => format!("{:.1}", r.share("bicycle")),
+                pedestrian => format!("{:.1}", r.share("pedestrian")),
+                total => (r.car + r.bicycle + r.pedestrian).round() as i64,
+            }
+        })
+        .collect();
+    state.page(
+        &ctx,
+        "cityops/traffic.html",
+        context! { segments => segments, split => split },
+    )
 }

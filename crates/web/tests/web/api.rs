@@ -37,6 +37,10 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/cityops/parking/table.datex.xml",
     "/api/v1/cityops/parking/status.datex.xml",
     "/api/v1/cityops/parking/{id}/forecast",
+    "/api/v1/cityops/traffic/stations",
+    "/api/v1/cityops/traffic/stations/{id}/flows",
+    "/api/v1/cityops/traffic/modal-split",
+    "/api/v1/cityops/traffic/measured.datex.xml",
 ];
 
 async fn anonymous(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> TestResponse {

@@ -581,3 +581,84 @@ async fn rules_are_staff_only_and_validated() {
         .await;
     assert_eq!(r.json()["buffer_m"], 25.0);
 }
+
+#[tokio::test]
+async fn traffic_api_page_and_authorisation() {
+    let app = app().await;
+    let admin = app.token(&["admin"]).await;
+    let staff = app.token(&["cityops:write"]).await;
+    let other = app.token(&["sta:write"]).await;
+    let thing = json!({
+        "name": "Zählstelle", "description": "d",
+        "Locations": [{ "name": "L", "description": "l", "encodingType": "application/geo+json",
+                        "location": { "type": "Point", "coordinates": [7.459, 51.506] } }],
+        "Datastreams": [{ "name": "Kfz stadteinwärts", "description": "d", "observationType": "OM_Measurement",
+            "unitOfMeasurement": { "name": "Fahrzeuge", "symbol": "{vehicles}", "definition": "u" },
+            "Sensor": { "name": "S", "description": "s", "encodingType": "text/html", "metadata": "m" },
+            "ObservedProperty": { "name": "Kfz", "description": "p", "definition": "p" } }]
+    });
+    let r = app
+        .with_token(Method::POST, "/sta/v1.1/Things", &admin, Some(thing))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let ds = app
+        .with_token(Method::GET, "/sta/v1.1/Datastreams", &admin, None)
+        .await
+        .json()["value"][0]["@iot.id"]
+        .as_i64()
+        .unwrap();
+    let r = app
+        .with_token(
+            Method::POST,
+            &format!("/sta/v1.1/Datastreams({ds})/Observations"),
+            &admin,
+            Some(json!({ "phenomenonTime": "2026-11-22T09:50:00Z", "result": 150 })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let station = json!({
+        "name": "Zählstelle Hohe Straße", "district_number": 1, "segment": "Hohe Straße",
+        "free_flow_kmh": 50.0, "capacity_veh_h": 1000.0,
+        "streams": [{ "mode": "car", "direction": "inbound", "datastream_id": ds }]
+    });
+    let path = "/api/v1/cityops/traffic/stations";
+    assert_eq!(
+        app.with_token(Method::POST, path, &other, Some(station.clone()))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let mut bad = station.clone();
+    bad["capacity_veh_h"] = json!(0.0);
+    let r = app.with_token(Method::POST, path, &staff, Some(bad)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(app.get(path).await.json().as_array().unwrap().is_empty());
+    let r = app
+        .with_token(Method::POST, path, &staff, Some(station))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.json()["id"].as_i64().unwrap();
+    let list = app.get(path).await.json();
+    // 4 × 150 = 600 veh/h of 1000: A.
+    assert_eq!(list[0]["directions"][0]["car_flow_veh_h"], 600.0);
+    assert_eq!(list[0]["directions"][0]["los"], "A");
+    let flows = app.get(&format!("{path}/{id}/flows")).await.json();
+    assert_eq!(flows[0]["count"], 150.0);
+    assert_eq!(
+        app.get(&format!("{path}/999/flows")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let split = app.get("/api/v1/cityops/traffic/modal-split").await.json();
+    assert_eq!(split[0]["car_share"], 100.0);
+    let xml = app
+        .get("/api/v1/cityops/traffic/measured.datex.xml")
+        .await
+        .body;
+    assert!(
+        xml.contains(r#"xsi:type="rtd:MeasuredDataPublication""#)
+            && xml.contains("<rtd:vehicleFlowRate>600</rtd:vehicleFlowRate>")
+    );
+    let page = app.get("/verkehr").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Zählstelle Hohe Straße") && page.body.contains("stadteinwärts"));
+}
