@@ -79,7 +79,7 @@ pub fn parse_interval(s: &str) -> Result<i64> {
     let bad = |why: &str| {
         Error::invalid(
             "interval",
-            format!("'{s}' {why}; expected an ISO 8601 duration such as PT15M, PT1H or P1D"),
+            format!("'{s}' {why}; expected an ISO 8601 duration such as PT15M, PT1H, P1D or P1M"),
         )
     };
     let rest = s
@@ -103,7 +103,7 @@ pub fn parse_interval(s: &str) -> Result<i64> {
                     (false, 'D') => 86_400e6,
                     (false, 'Y') | (false, 'M') => {
                         return Err(bad(
-                            "uses years or months, whose length varies; use days (P30D) instead",
+                            "mixes months or years with days or times; use whole months or years (P1M, P1Y) or a fixed duration (P30D)",
                         ));
                     }
                     (true, 'H') => 3_600e6,
@@ -126,6 +126,146 @@ pub fn parse_interval(s: &str) -> Result<i64> {
         return Err(bad("is longer than a year"));
     }
     Ok(total as i64)
+}
+
+/// A calendar interval: whole months or years (`P1M`, `P3M`, `P1Y`, `P1Y6M`), as a number of
+/// months; `None` for anything else (then [`parse_interval`] decides).
+pub fn parse_calendar(s: &str) -> Option<u32> {
+    let rest = s.strip_prefix('P')?;
+    if rest.is_empty() || rest.contains('T') {
+        return None;
+    }
+    let (mut months, mut num, mut last) = (0u32, String::new(), ' ');
+    for ch in rest.chars() {
+        match ch {
+            '0'..='9' => num.push(ch),
+            'Y' if last == ' ' => {
+                months = months.checked_add(num.parse::<u32>().ok()?.checked_mul(12)?)?;
+                num.clear();
+                last = 'Y';
+            }
+            'M' if last != 'M' => {
+                months = months.checked_add(num.parse().ok()?)?;
+                num.clear();
+                last = 'M';
+            }
+            _ => return None,
+        }
+    }
+    (num.is_empty() && months > 0 && months <= 120).then_some(months)
+}
+
+/// The UTC offset (seconds) written in an ISO 8601 instant; 0 for `Z` or none.
+fn offset_of(s: &str) -> i32 {
+    let s = s.trim();
+    let Some(t) = s.find('T') else { return 0 };
+    let time = &s[t..];
+    let Some(i) = time.rfind(['+', '-']) else {
+        return 0;
+    };
+    let (sign, hm) = (if &time[i..i + 1] == "-" { -1 } else { 1 }, &time[i + 1..]);
+    let (h, m) = hm
+        .split_once(':')
+        .unwrap_or((hm.get(..2).unwrap_or("0"), hm.get(2..).unwrap_or("0")));
+    let (h, m) = (h.parse::<i32>().unwrap_or(0), m.parse::<i32>().unwrap_or(0));
+    sign * (h * 3600 + m * 60)
+}
+
+const DAY: i64 = 86_400_000_000;
+
+/// Local wall time (at the origin's offset) of an instant in microseconds.
+fn local(t: i64, offset: i32) -> chrono::NaiveDateTime {
+    chrono::DateTime::from_timestamp_micros(t + offset as i64 * 1_000_000)
+        .unwrap_or_default()
+        .naive_utc()
+}
+
+/// The instant `k` calendar buckets after the origin.
+fn calendar_start(s: &Spec, months: u32, k: i64) -> i64 {
+    let o = local(s.origin, s.offset);
+    let total = k * months as i64;
+    let shifted = if total >= 0 {
+        o.checked_add_months(chrono::Months::new(total as u32))
+    } else {
+        o.checked_sub_months(chrono::Months::new((-total) as u32))
+    }
+    .unwrap_or(o);
+    shifted.and_utc().timestamp_micros() - s.offset as i64 * 1_000_000
+}
+
+/// Which calendar bucket the instant `t` falls in.
+fn calendar_index(s: &Spec, months: u32, t: i64) -> i64 {
+    use chrono::Datelike;
+    let (o, l) = (local(s.origin, s.offset), local(t, s.offset));
+    let mut between =
+        (l.year() as i64 * 12 + l.month0() as i64) - (o.year() as i64 * 12 + o.month0() as i64);
+    if (l.day(), l.time()) < (o.day(), o.time()) {
+        between -= 1;
+    }
+    between.div_euclid(months as i64)
+}
+
+/// Rolls the per-day partial aggregates of a calendar interval up into month/year buckets.
+/// `rows` are ordered by (Datastream, day); the key is the Datastream (or 0).
+fn calendar_rollup(s: &Spec, months: u32, rows: &[Cells], ds: bool) -> Vec<(i64, Value)> {
+    struct Acc {
+        key: (i64, i64),
+        sum: f64,
+        count: i64,
+        min: Option<f64>,
+        max: Option<f64>,
+    }
+    let mut accs: Vec<Acc> = Vec::new();
+    for r in rows {
+        let stream = if ds {
+            r.get("sta_ds").as_i64().unwrap_or(0)
+        } else {
+            0
+        };
+        let day = s.origin + r.get("sta_bucket").as_i64().unwrap_or(0) * DAY;
+        let key = (stream, calendar_index(s, months, day));
+        if accs.last().is_none_or(|a| a.key != key) {
+            accs.push(Acc {
+                key,
+                sum: 0.0,
+                count: 0,
+                min: None,
+                max: None,
+            });
+        }
+        let a = accs.last_mut().expect("pushed above");
+        a.sum += r.get("sta_sum").as_f64().unwrap_or(0.0);
+        a.count += r.get("sta_count").as_i64().unwrap_or(0);
+        if let Some(v) = r.get("sta_min").as_f64() {
+            a.min = Some(a.min.map_or(v, |m| m.min(v)));
+        }
+        if let Some(v) = r.get("sta_max").as_f64() {
+            a.max = Some(a.max.map_or(v, |m| m.max(v)));
+        }
+    }
+    accs.into_iter()
+        .map(|a| {
+            let start = calendar_start(s, months, a.key.1);
+            let end = calendar_start(s, months, a.key.1 + 1);
+            let mut m = Map::new();
+            m.insert(
+                "phenomenonTime".into(),
+                json!(crate::time::format_time(start, Some(end))),
+            );
+            for f in &s.fns {
+                let v = match *f {
+                    "count" => json!(a.count),
+                    "sum" if a.count > 0 => crate::read::number(a.sum),
+                    "avg" if a.count > 0 => crate::read::number(a.sum / a.count as f64),
+                    "min" => a.min.map(crate::read::number).unwrap_or(Value::Null),
+                    "max" => a.max.map(crate::read::number).unwrap_or(Value::Null),
+                    _ => Value::Null,
+                };
+                m.insert((*f).into(), v);
+            }
+            (a.key.0, Value::Object(m))
+        })
+        .collect()
 }
 
 /// The requested functions, checked.
@@ -154,18 +294,32 @@ fn functions(q: &HashMap<String, String>) -> Result<Vec<&'static str>> {
 
 /// Interval, origin and functions of an aggregation request.
 struct Spec {
+    /// Bucket width in microseconds; one day for calendar intervals, which SQL computes per day
+    /// and [`calendar_rollup`] sums up.
     width: i64,
     origin: i64,
+    /// The origin's UTC offset in seconds: calendar buckets begin at its wall-clock time.
+    offset: i32,
+    /// Months per bucket for calendar intervals (`P1M`, `P1Y`).
+    months: Option<u32>,
     fns: Vec<&'static str>,
     interval: String,
 }
+
+/// Day rows one calendar aggregation may read before it is refused.
+const MAX_DAY_ROWS: u64 = 1_000_000;
 
 fn spec(q: &HashMap<String, String>) -> Result<Spec> {
     let interval = q
         .get("interval")
         .ok_or_else(|| Error::invalid("interval", "fehlt (z. B. interval=PT15M)"))?
         .clone();
-    let width = parse_interval(&interval)?;
+    let months = parse_calendar(&interval);
+    let width = match months {
+        Some(_) => DAY,
+        None => parse_interval(&interval)?,
+    };
+    let offset = q.get("origin").map(|o| offset_of(o)).unwrap_or(0);
     let origin = match q.get("origin") {
         None => 0,
         Some(s) => crate::time::parse_instant(s).ok_or_else(|| {
@@ -175,9 +329,21 @@ fn spec(q: &HashMap<String, String>) -> Result<Spec> {
             )
         })?,
     };
+    if months.is_some() {
+        use chrono::{Datelike, Timelike};
+        let o = local(origin, offset);
+        if o.day() > 28 || o.nanosecond() != 0 {
+            return Err(Error::invalid(
+                "origin",
+                "a calendar interval (months, years) needs an origin on day 1 to 28 of a month, in whole seconds",
+            ));
+        }
+    }
     Ok(Spec {
         width,
         origin,
+        offset,
+        months,
         fns: functions(q)?,
         interval,
     })
@@ -194,7 +360,12 @@ fn select_list(s: &Spec) -> (String, String) {
     let w = s.width;
     let bucket = format!("(({d} - ((({d} % {w}) + {w}) % {w})) / {w})");
     let mut cols = vec![format!("{bucket} AS sta_bucket")];
-    for f in &s.fns {
+    let partials: Vec<&str> = if s.months.is_some() {
+        vec!["sum", "count", "min", "max"]
+    } else {
+        s.fns.clone()
+    };
+    for f in &partials {
         cols.push(match *f {
             "avg" => format!("AVG({VALUE}) AS sta_avg"),
             "min" => format!("MIN({VALUE}) AS sta_min"),
@@ -286,13 +457,28 @@ async fn aggregate_one(
     let mut conds = observation_conditions(env, access, conn, &mut params, &o)?;
     conds.insert(0, format!("c.datastream_id = {sid}"));
     let (cols, bucket) = select_list(&s);
+    let limit = if s.months.is_some() {
+        MAX_DAY_ROWS
+    } else {
+        max
+    };
     let sql = format!(
         "SELECT {cols} FROM sta_observations c WHERE {} GROUP BY {bucket} ORDER BY 1 LIMIT {}",
         conds.join(" AND "),
-        max + 1
+        limit + 1
     );
     let rows = conn.fetch_cells_sql(&sql, Values(params.values)).await?;
-    if rows.len() as u64 > max {
+    if rows.len() as u64 > limit {
+        return Err(too_many(max));
+    }
+    let value: Vec<Value> = match s.months {
+        Some(n) => calendar_rollup(&s, n, &rows, false)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect(),
+        None => rows.iter().map(|r| bucket_json(&s, r)).collect(),
+    };
+    if value.len() as u64 > max {
         return Err(too_many(max));
     }
     Ok(json!({
@@ -300,7 +486,7 @@ async fn aggregate_one(
         "interval": s.interval,
         "origin": crate::time::format(s.origin),
         "functions": s.fns,
-        "value": rows.iter().map(|r| bucket_json(&s, r)).collect::<Vec<_>>(),
+        "value": value,
     }))
 }
 
@@ -371,21 +557,34 @@ async fn aggregates(
     let mut conds = observation_conditions(env, access, conn, &mut params, &o)?;
     conds.insert(0, format!("c.datastream_id IN ({list})"));
     let (cols, bucket) = select_list(&s);
+    let limit = if s.months.is_some() {
+        MAX_DAY_ROWS
+    } else {
+        max
+    };
     let sql = format!(
         "SELECT c.datastream_id AS sta_ds, {cols} FROM sta_observations c WHERE {} \
          GROUP BY c.datastream_id, {bucket} ORDER BY 1, 2 LIMIT {}",
         conds.join(" AND "),
-        max + 1
+        limit + 1
     );
     let rows = conn.fetch_cells_sql(&sql, Values(params.values)).await?;
-    if rows.len() as u64 > max {
+    if rows.len() as u64 > limit {
+        return Err(too_many(max));
+    }
+    let buckets: Vec<(i64, Value)> = match s.months {
+        Some(n) => calendar_rollup(&s, n, &rows, true),
+        None => rows
+            .iter()
+            .map(|r| (r.get("sta_ds").as_i64().unwrap_or(0), bucket_json(&s, r)))
+            .collect(),
+    };
+    if buckets.len() as u64 > max {
         return Err(too_many(max));
     }
     let mut per: HashMap<i64, Vec<Value>> = HashMap::new();
-    for r in &rows {
-        per.entry(r.get("sta_ds").as_i64().unwrap_or(0))
-            .or_default()
-            .push(bucket_json(&s, r));
+    for (ds, b) in buckets {
+        per.entry(ds).or_default().push(b);
     }
     let value: Vec<Value> = ids
         .iter()
@@ -638,5 +837,41 @@ mod tests {
         for bad in ["15M", "P1M", "P1Y", "PT", "P", "PTxM", "PT0S", "P400D"] {
             assert!(parse_interval(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn calendar_intervals_are_months() {
+        assert_eq!(parse_calendar("P1M"), Some(1));
+        assert_eq!(parse_calendar("P3M"), Some(3));
+        assert_eq!(parse_calendar("P1Y"), Some(12));
+        assert_eq!(parse_calendar("P1Y6M"), Some(18));
+        for other in ["P1D", "PT1M", "P1M2D", "P0M", "PM", "P1M1Y", "P1000Y"] {
+            assert_eq!(parse_calendar(other), None, "{other}");
+        }
+        assert_eq!(offset_of("2026-01-01T00:00:00+01:00"), 3600);
+        assert_eq!(offset_of("2026-01-01T00:00:00-02:30"), -9000);
+        assert_eq!(offset_of("2026-01-01T00:00:00Z"), 0);
+    }
+
+    #[test]
+    fn calendar_buckets_follow_the_origin_wall_clock() {
+        let origin = crate::time::parse_instant("2026-01-01T00:00:00+01:00").unwrap();
+        let s = Spec {
+            width: DAY,
+            origin,
+            offset: 3600,
+            months: Some(1),
+            fns: vec!["sum"],
+            interval: "P1M".into(),
+        };
+        let at = |t: &str| crate::time::parse_instant(t).unwrap();
+        // 31 January 23:30 local is still January; 1 February 00:00 local is February.
+        assert_eq!(calendar_index(&s, 1, at("2026-01-31T23:30:00+01:00")), 0);
+        assert_eq!(calendar_index(&s, 1, at("2026-02-01T00:00:00+01:00")), 1);
+        assert_eq!(calendar_index(&s, 1, at("2025-12-31T23:59:00+01:00")), -1);
+        assert_eq!(calendar_start(&s, 1, 1), at("2026-02-01T00:00:00+01:00"));
+        assert_eq!(calendar_start(&s, 1, -1), at("2025-12-01T00:00:00+01:00"));
+        assert_eq!(calendar_index(&s, 12, at("2027-03-01T00:00:00+01:00")), 1);
+        assert_eq!(calendar_start(&s, 3, 1), at("2026-04-01T00:00:00+01:00"));
     }
 }

@@ -174,6 +174,7 @@ async fn exec(
     if path.trim_matches('/') == "$batch" {
         return Err(bad("a batch cannot contain another batch"));
     }
+    let body = body_with_refs(&req.body, refs)?;
     let header = |n: &str| {
         req.headers
             .iter()
@@ -186,7 +187,7 @@ async fn exec(
             vec![],
         ),
         "POST" => {
-            let w = service::post_in(env, actor, conn, &path, &req.body).await?;
+            let w = service::post_in(env, actor, conn, &path, &body).await?;
             (w.reply, w.changes)
         }
         "PATCH" | "PUT" => {
@@ -199,7 +200,7 @@ async fn exec(
             } else {
                 UpdateMode::Merge
             };
-            let w = service::update_in(env, actor, conn, &path, &req.body, mode).await?;
+            let w = service::update_in(env, actor, conn, &path, &body, mode).await?;
             (w.reply, w.changes)
         }
         "DELETE" => {
@@ -230,6 +231,65 @@ async fn exec(
         },
     };
     Ok((resp, changes))
+}
+
+/// Replaces `"@iot.id": "$N"` in a request body by the id of the entity request N created, so
+/// a changeset can create a Thing and link a Datastream to it in one go. Bodies without such a
+/// reference are passed on untouched (byte for byte).
+fn body_with_refs<'a>(
+    body: &'a [u8],
+    refs: &HashMap<String, String>,
+) -> Result<std::borrow::Cow<'a, [u8]>> {
+    fn has_ref(body: &[u8]) -> bool {
+        body.windows(2).any(|w| w == b"\"$")
+    }
+    if !has_ref(body) {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
+        // Not JSON: the service answers with its own message.
+        return Ok(std::borrow::Cow::Borrowed(body));
+    };
+    fn walk(v: &mut Value, refs: &HashMap<String, String>, changed: &mut bool) -> Result<()> {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(s)) = map.get("@iot.id")
+                    && let Some(name) = s.strip_prefix('$')
+                {
+                    let Some(path) = refs.get(name) else {
+                        return Err(bad(format!(
+                            "the reference ${name} names no earlier request of this changeset that created an entity"
+                        )));
+                    };
+                    let id = path
+                        .rsplit_once('(')
+                        .and_then(|(_, rest)| rest.strip_suffix(')'))
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .ok_or_else(|| bad(format!("the reference ${name} is not an entity")))?;
+                    map.insert("@iot.id".into(), Value::from(id));
+                    *changed = true;
+                }
+                for child in map.values_mut() {
+                    walk(child, refs, changed)?;
+                }
+            }
+            Value::Array(items) => {
+                for child in items {
+                    walk(child, refs, changed)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    let mut changed = false;
+    walk(&mut value, refs, &mut changed)?;
+    if !changed {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    Ok(std::borrow::Cow::Owned(
+        serde_json::to_vec(&value).map_err(|e| Error::internal(e.to_string()))?,
+    ))
 }
 
 /// The entity path (`/Things(5)`) of a created entity, for `$N` references.
@@ -798,6 +858,25 @@ mod tests {
         assert_eq!((r.method.as_str(), r.url.as_str()), ("GET", "Things"));
         assert!(parts("--b\r\nx: y\r\n\r\n", "b").is_err());
         assert!(parts("nothing here", "b").is_err());
+    }
+
+    #[test]
+    fn references_in_bodies_become_ids() {
+        let mut refs = HashMap::new();
+        refs.insert("thing".to_string(), "/Things(42)".to_string());
+        let body = br#"{"name":"d","Thing":{"@iot.id":"$thing"},"Sensor":{"@iot.id":7}}"#;
+        let out = body_with_refs(body, &refs).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["Thing"]["@iot.id"], json!(42));
+        assert_eq!(v["Sensor"]["@iot.id"], json!(7));
+        // Untouched when there is nothing to replace.
+        let plain = br#"{"name":"$ not a ref"}"#;
+        assert!(matches!(
+            body_with_refs(plain, &refs).unwrap(),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let unknown = br#"{"Thing":{"@iot.id":"$nope"}}"#;
+        assert!(body_with_refs(unknown, &refs).is_err());
     }
 
     #[test]

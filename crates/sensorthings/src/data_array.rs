@@ -559,6 +559,11 @@ async fn insert_group(
         op: ChangeOp::Created,
     }));
     widen_stream_times(&mut w.tx, kind, stream, &good).await?;
+    let mut features: Vec<i64> = good.iter().filter_map(|o| o.foi).collect();
+    features.sort_unstable();
+    features.dedup();
+    w.widen_observed_area_by_features(kind, stream, &features)
+        .await?;
     let mut next = ids.into_iter();
     Ok(parsed
         .iter()

@@ -661,6 +661,57 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// The (Multi)Datastreams whose phenomenonTime or resultTime the Observation `obs` bounds
+    /// (its time equals one of their ends): they must be recomputed when it moves or goes.
+    async fn bounded_streams(
+        &mut self,
+        obs: i64,
+    ) -> Result<Vec<(&'static str, &'static str, i64)>> {
+        let mut out = Vec::new();
+        for (table, col) in [
+            ("sta_datastreams", "datastream_id"),
+            ("sta_multi_datastreams", "multi_datastream_id"),
+        ] {
+            let rows = self
+                .q(
+                    &format!(
+                        "SELECT d.id AS sid FROM sta_observations o JOIN {table} d ON d.id = o.{col} \
+                         WHERE o.id = {obs} AND (o.pt_start <= d.pt_start \
+                         OR COALESCE(o.pt_end, o.pt_start) >= d.pt_end \
+                         OR o.result_time <= d.rt_start OR o.result_time >= d.rt_end)"
+                    ),
+                    vec![],
+                )
+                .await?;
+            out.extend(
+                rows.iter()
+                    .filter_map(|r| r.get("sid").as_i64())
+                    .map(|sid| (table, col, sid)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Recomputes phenomenonTime and resultTime of (Multi)Datastreams from their Observations
+    /// (after an Observation on their boundary moved or was deleted).
+    async fn refit_stream_times(&mut self, streams: &[(&str, &str, i64)]) -> Result<()> {
+        for (table, col, sid) in streams {
+            self.exec(
+                &format!(
+                    "UPDATE {table} SET \
+                     pt_start = (SELECT MIN(o.pt_start) FROM sta_observations o WHERE o.{col} = {sid}), \
+                     pt_end = (SELECT MAX(COALESCE(o.pt_end, o.pt_start)) FROM sta_observations o WHERE o.{col} = {sid}), \
+                     rt_start = (SELECT MIN(o.result_time) FROM sta_observations o WHERE o.{col} = {sid}), \
+                     rt_end = (SELECT MAX(o.result_time) FROM sta_observations o WHERE o.{col} = {sid}) \
+                     WHERE id = {sid}"
+                ),
+                vec![],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Widens the (Multi)Datastream's observedArea to the bounding box of the Observation's
     /// FeatureOfInterest (OGC 18-088, Datastream: "the spatial bounding box of the spatial
     /// extent of all FeaturesOfInterest" of its Observations).
@@ -675,9 +726,48 @@ impl<'a> Writer<'a> {
                 vec![],
             )
             .await?;
-        let Some(r) = rows.first() else {
+        match rows.first() {
+            Some(r) => self.widen_area_row(table, r).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Widens a (Multi)Datastream's observedArea once for the FeaturesOfInterest of a whole
+    /// batch of new Observations (`CreateObservations`, MQTT bulk ingest).
+    pub(crate) async fn widen_observed_area_by_features(
+        &mut self,
+        kind: Kind,
+        sid: i64,
+        features: &[i64],
+    ) -> Result<()> {
+        if features.is_empty() {
             return Ok(());
-        };
+        }
+        let list = features
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let table = kind.table();
+        let rows = self
+            .q(
+                &format!(
+                    "SELECT d.id AS sid, d.observed_area AS area, f.min_x, f.min_y, f.max_x, f.max_y \
+                     FROM {table} d, (SELECT MIN(min_x) AS min_x, MIN(min_y) AS min_y, \
+                     MAX(max_x) AS max_x, MAX(max_y) AS max_y FROM sta_features WHERE id IN ({list})) f \
+                     WHERE d.id = {sid}"
+                ),
+                vec![],
+            )
+            .await?;
+        match rows.first() {
+            Some(r) => self.widen_area_row(table, r).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Unites the stored observedArea of row `sid` with the box `min_x..max_y` of `r`.
+    async fn widen_area_row(&mut self, table: &str, r: &store::Cells) -> Result<()> {
         let (Some(x0), Some(y0), Some(x1), Some(y1)) = (
             r.get("min_x").as_f64(),
             r.get("min_y").as_f64(),
@@ -826,6 +916,11 @@ impl<'a> Writer<'a> {
             sets.push(("visibility", V::String(Some(vis))));
             sets.push(("groups", V::String(Some(groups))));
         }
+        let bounded = if kind == Kind::Observation && !sets.is_empty() {
+            self.bounded_streams(id).await?
+        } else {
+            Vec::new()
+        };
         if !sets.is_empty() {
             let assign: Vec<String> = sets
                 .iter()
@@ -842,6 +937,10 @@ impl<'a> Writer<'a> {
         }
         if let Some(g) = geo_changed {
             self.set_geometry(kind, id, &g).await?;
+        }
+        if kind == Kind::Observation {
+            self.refit_stream_times(&bounded).await?;
+            self.stream_times(id).await?;
         }
         if let Some(locs) = new_locations {
             self.exec(
@@ -892,11 +991,17 @@ impl<'a> Writer<'a> {
                 });
             }
         }
+        let bounded = if kind == Kind::Observation {
+            self.bounded_streams(id).await?
+        } else {
+            Vec::new()
+        };
         self.exec(
             &format!("DELETE FROM {} WHERE id = {id}", kind.table()),
             vec![],
         )
         .await?;
+        self.refit_stream_times(&bounded).await?;
         self.changes.push(Change {
             kind,
             id,

@@ -355,6 +355,49 @@ async fn sta_conformance_create_update_delete() {
         json!("2015-03-01T01:00:00Z/2015-03-01T01:00:00Z")
     );
 
+    // Moving the last Observation back shrinks the Datastream's phenomenonTime; deleting it
+    // shrinks it to the Observations that are left.
+    assert_eq!(
+        status_of(
+            &app,
+            &tok,
+            M::PATCH,
+            &format!("/Observations({o3})"),
+            Some(json!({ "phenomenonTime": "2015-04-01T00:00:00Z" }))
+        )
+        .await,
+        StatusCode::OK
+    );
+    let moved = get(&app, &format!("/Datastreams({ds})")).await;
+    assert_eq!(
+        moved["phenomenonTime"],
+        json!("2015-03-01T00:00:00Z/2015-04-01T00:00:00Z")
+    );
+    assert_eq!(
+        status_of(&app, &tok, M::DELETE, &format!("/Observations({o3})"), None).await,
+        StatusCode::OK
+    );
+    let latest = get(
+        &app,
+        &format!("/Datastreams({ds})/Observations?$orderby=phenomenonTime%20desc&$top=1"),
+    )
+    .await;
+    let last = value(&latest)[0]["phenomenonTime"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let last_end = last.split('/').next_back().unwrap().to_string();
+    let shrunk = get(&app, &format!("/Datastreams({ds})")).await;
+    assert_eq!(
+        shrunk["phenomenonTime"],
+        json!(format!("2015-03-01T00:00:00Z/{last_end}")),
+        "{shrunk}"
+    );
+    assert_eq!(
+        shrunk["resultTime"],
+        json!("2015-03-01T01:00:00Z/2015-03-01T01:00:00Z")
+    );
+
     // observedArea: the bounding box of the Observations' FeaturesOfInterest.
     assert_eq!(
         d["observedArea"],

@@ -169,6 +169,19 @@ async fn sta_extras_create_observations_answers_links_or_error_per_row() {
     );
     assert_eq!(o2["resultTime"], json!("2010-12-24T01:00:05Z"));
     assert_eq!(o2["parameters"], json!({ "q": 1 }));
+    // The Datastream's observedArea covers the FeaturesOfInterest of the bulk rows.
+    let d0 = get(&app, &tok, &format!("/Datastreams({})", ds[0])).await;
+    assert_eq!(
+        d0["observedArea"],
+        json!({ "type": "Point", "coordinates": [7, 51] }),
+        "{d0}"
+    );
+    let d1 = get(&app, &tok, &format!("/Datastreams({})", ds[1])).await;
+    assert_eq!(
+        d1["observedArea"],
+        json!({ "type": "Point", "coordinates": [7.46, 51.51] }),
+        "{d1}"
+    );
     // Rows without FeatureOfInterest get the one generated from the Thing's Location.
     let f2 = get(
         &app,
@@ -669,6 +682,116 @@ async fn sta_extras_batch_json_groups_references_and_dependencies() {
 }
 
 #[tokio::test]
+async fn sta_extras_batch_references_in_request_bodies() {
+    let app = TestApp::new().await;
+    let tok = app.token(&["sta:write"]).await;
+    let body = json!({ "requests": [
+        { "id": "thing", "method": "post", "url": "Things", "body": thing("Ref"), "atomicityGroup": "g" },
+        { "id": "sensor", "method": "post", "url": "Sensors", "atomicityGroup": "g",
+          "body": { "name": "S", "description": "s", "encodingType": "text/html", "metadata": "m" } },
+        { "id": "ds", "method": "post", "url": "Datastreams", "atomicityGroup": "g",
+          "body": { "name": "Über Referenzen", "description": "d", "observationType": "OM_Measurement",
+                    "unitOfMeasurement": { "name": "u", "symbol": "u", "definition": "u" },
+                    "Thing": { "@iot.id": "$thing" }, "Sensor": { "@iot.id": "$sensor" },
+                    "ObservedProperty": { "name": "P", "description": "p", "definition": "p" } } },
+        { "id": "bad", "method": "post", "url": "Datastreams", "atomicityGroup": "h",
+          "body": { "name": "x", "description": "d", "observationType": "OM_Measurement",
+                    "unitOfMeasurement": {}, "Thing": { "@iot.id": "$nowhere" } } }
+    ]});
+    let r = batch(&app, &tok, "application/json", body.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v = r.json();
+    let statuses: Vec<i64> = v["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![201, 201, 201, 400], "{v}");
+    assert!(
+        v["responses"][3]["body"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("$nowhere"),
+        "{v}"
+    );
+    let linked = get(
+        &app,
+        &tok,
+        "/Things?$filter=name eq 'Ref'&$expand=Datastreams($expand=Sensor($select=name);$select=name)",
+    )
+    .await;
+    let ds = &linked["value"][0]["Datastreams"][0];
+    assert_eq!(ds["name"], json!("Über Referenzen"), "{linked}");
+    assert_eq!(ds["Sensor"]["name"], json!("S"), "{linked}");
+}
+
+#[tokio::test]
+async fn sta_extras_aggregate_calendar_months_and_years() {
+    let app = TestApp::new().await;
+    let tok = app.token(&["sta:write"]).await;
+    let (_, ds) = station(&app, &tok, "Monate", "public").await;
+    create(
+        &app,
+        &tok,
+        ds[0],
+        &[
+            // 31 January 23:30 local (+01:00) is still January, though February in UTC+2.
+            ("2026-01-31T22:30:00Z", 2.0),
+            ("2026-01-05T10:00:00Z", 4.0),
+            // 1 February 00:30 local is February although 31 January in UTC.
+            ("2026-01-31T23:30:00Z", 10.0),
+            ("2026-03-15T12:00:00Z", 1.0),
+            ("2026-03-16T12:00:00Z", 2.0),
+            ("2026-03-17T12:00:00Z", 6.0),
+            ("2027-02-01T12:00:00Z", 5.0),
+        ],
+    )
+    .await;
+    let v = get(
+        &app,
+        &tok,
+        &format!(
+            "/Datastreams({})/Observations/$aggregate?interval=P1M&fn=avg,min,max,sum,count&origin=2026-01-01T00:00:00%2B01:00",
+            ds[0]
+        ),
+    )
+    .await;
+    assert_eq!(
+        v["value"],
+        json!([
+            { "phenomenonTime": "2025-12-31T23:00:00Z/2026-01-31T23:00:00Z", "avg": 3, "min": 2, "max": 4, "sum": 6, "count": 2 },
+            { "phenomenonTime": "2026-01-31T23:00:00Z/2026-02-28T23:00:00Z", "avg": 10, "min": 10, "max": 10, "sum": 10, "count": 1 },
+            { "phenomenonTime": "2026-02-28T23:00:00Z/2026-03-31T23:00:00Z", "avg": 3, "min": 1, "max": 6, "sum": 9, "count": 3 },
+            { "phenomenonTime": "2027-01-31T23:00:00Z/2027-02-28T23:00:00Z", "avg": 5, "min": 5, "max": 5, "sum": 5, "count": 1 }
+        ]),
+        "{v}"
+    );
+    let url = format!(
+        "/Aggregates?datastreams={}&interval=P1Y&fn=count,avg&origin=2026-01-01T00:00:00%2B01:00",
+        ds[0]
+    );
+    let v = get(&app, &tok, &url).await;
+    assert_eq!(
+        v["value"][0]["buckets"],
+        json!([
+            { "phenomenonTime": "2025-12-31T23:00:00Z/2026-12-31T23:00:00Z", "count": 6, "avg": 4.166666666666667 },
+            { "phenomenonTime": "2026-12-31T23:00:00Z/2027-12-31T23:00:00Z", "count": 1, "avg": 5 }
+        ]),
+        "{v}"
+    );
+    for bad in ["interval=P1M2D", "interval=P1M&origin=2026-01-30T00:00:00Z"] {
+        let r = app
+            .get(&format!(
+                "{B}/Datastreams({})/Observations/$aggregate?{bad}",
+                ds[0]
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+    }
+}
+
+#[tokio::test]
 async fn sta_extras_aggregate_buckets_in_sql_with_visibility() {
     let app = TestApp::new().await;
     let tok = app.token(&["sta:write"]).await;
@@ -757,7 +880,7 @@ async fn sta_extras_aggregate_buckets_in_sql_with_visibility() {
     // Bad input names the problem.
     for (q, needle) in [
         ("interval=15M", "interval"),
-        ("interval=P1M", "months"),
+        ("interval=P1M2D", "interval"),
         ("interval=PT0S", "second"),
         ("fn=avg", "interval"),
         ("interval=PT1H&fn=median", "median"),
