@@ -58,6 +58,9 @@ const PUBLIC_PAGES = [
     submit: { form: 'form[action="/login"]', fill: (d) => ({ '#field-username': d.victim, '#field-password': WRONG_PASSWORD }) },
   },
   { name: 'imprint', path: '/impressum', status: 200 },
+  { name: 'roadworks', path: '/baustellen', status: 200, forms: ['form[action="/baustellen/abo"]'] },
+  { name: 'free parking spaces', path: '/parken', status: 200 },
+  { name: 'traffic flow', path: '/verkehr', status: 200 },
   { name: 'privacy', path: '/datenschutz', status: 200 },
   { name: 'accessibility statement', path: '/barrierefreiheit', status: 200, forms: ['main form'] },
   {
@@ -70,6 +73,12 @@ const PUBLIC_PAGES = [
 const SIGNED_IN_PAGES = [
   { name: 'staff area', path: '/staff', status: 200 },
   { name: 'admin', path: '/admin', status: 200 },
+  { name: 'roadworks permits', path: '/staff/baustellen', status: 200 },
+  { name: 'roadworks application form', path: '/staff/baustellen/neu', status: 200, forms: ['form[action="/staff/baustellen"]'] },
+  { name: 'roadworks permit', path: '/staff/baustellen/1', status: 200 },
+  { name: 'roadworks coordination board', path: '/staff/baustellen/koordination', status: 200 },
+  { name: 'street directory', path: '/staff/baustellen/strassen', status: 200 },
+  { name: 'parking (staff)', path: '/staff/parken', status: 200, forms: ['form[action="/staff/parken"]'] },
 ];
 const MAX_ADMIN_SUBPAGES = 30;
 

@@ -11,6 +11,7 @@
 mod bind;
 pub mod cells;
 pub mod migrations;
+mod migrations_cityops;
 mod migrations_sta;
 pub mod migrations_sta_extras;
 pub mod sqlite_geo;
@@ -19,6 +20,7 @@ pub mod accounts;
 pub mod audit;
 pub mod backup;
 pub mod city;
+pub mod cityops;
 pub mod feedback;
 pub mod mail;
 pub mod settings;

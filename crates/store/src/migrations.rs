@@ -43,6 +43,21 @@ pub fn all() -> Vec<Migration> {
             name: "mail",
             steps: crate::mail::m0004_mail,
         },
+        Migration {
+            version: 300,
+            name: "cityops_roadworks",
+            steps: crate::migrations_cityops::m0300_cityops_roadworks,
+        },
+        Migration {
+            version: 301,
+            name: "cityops_parking",
+            steps: crate::migrations_cityops::m0301_cityops_parking,
+        },
+        Migration {
+            version: 302,
+            name: "cityops_traffic",
+            steps: crate::migrations_cityops::m0302_cityops_traffic,
+        },
     ]
 }
 
@@ -80,6 +95,15 @@ pub const TABLES: &[&str] = &[
     "sta_observations",
     // Outgoing mail (migration 4)
     "mail_outbox",
+    // City operations (migrations 300–399)
+    "cityops_streets",
+    "cityops_roadworks",
+    "cityops_conflicts",
+    "cityops_subscriptions",
+    "cityops_notices",
+    "cityops_parking",
+    "cityops_counting_stations",
+    "cityops_station_streams",
 ];
 
 /// Lock key for migrations on PostgreSQL ("stadtkern" on a phone keypad, roughly).

@@ -44,6 +44,17 @@ pub const BUILTIN: &[(&str, &str)] = builtin!(
     "legal/impressum.html",
     "legal/datenschutz.html",
     "legal/barrierefreiheit.html",
+    "cityops/roadworks.html",
+    "cityops/subscription.html",
+    "cityops/staff_nav.html",
+    "cityops/staff_list.html",
+    "cityops/staff_new.html",
+    "cityops/staff_detail.html",
+    "cityops/staff_board.html",
+    "cityops/staff_streets.html",
+    "cityops/parking.html",
+    "cityops/staff_parking.html",
+    "cityops/traffic.html",
 );
 
 pub struct Templates {

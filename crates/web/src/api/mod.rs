@@ -12,6 +12,7 @@
 
 mod audit;
 mod city;
+mod cityops;
 mod feedback;
 mod identity;
 
@@ -31,7 +32,8 @@ use utoipa::openapi::{self, ComponentsBuilder, InfoBuilder, LicenseBuilder, Open
 
 /// The API descriptions of all modules, merged by [`openapi`]. A module with its own endpoints
 /// appends `<ItsApi as utoipa::OpenApi>::openapi` here.
-pub const PARTS: &[fn() -> openapi::OpenApi] = &[FoundationApi::openapi];
+pub const PARTS: &[fn() -> openapi::OpenApi] =
+    &[FoundationApi::openapi, cityops::CityopsApi::openapi];
 
 /// The name of the bearer security scheme every protected operation refers to.
 pub const BEARER: &str = "bearer";
@@ -44,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(city::router())
         .merge(audit::router())
         .merge(feedback::router())
+        .merge(cityops::router())
 }
 
 /// The whole OpenAPI 3.1 document: the common frame plus every part in [`PARTS`].

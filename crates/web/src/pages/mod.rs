@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod auth;
+mod cityops;
 mod legal;
 mod oidc;
 
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(oidc::router())
         .merge(admin::router())
         .merge(legal::router())
+        .merge(cityops::router())
 }
 
 /// A cookie set by the server for the browser only.
@@ -112,7 +114,7 @@ const MODULES: &[Module] = &[
     },
     Module {
         key: "module-cityops",
-        href: None,
+        href: Some("/baustellen"),
     },
     Module {
         key: "module-cockpit",

@@ -22,6 +22,25 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/districts",
     "/api/v1/org-units",
     "/api/v1/feedback",
+    // City operations (crate cityops)
+    "/api/v1/cityops/roadworks",
+    "/api/v1/cityops/roadworks.geojson",
+    "/api/v1/cityops/roadworks.ics",
+    "/api/v1/cityops/roadworks.datex.xml",
+    "/api/v1/cityops/roadworks/{id}",
+    "/api/v1/cityops/roadworks/{id}/steps",
+    "/api/v1/cityops/conflicts",
+    "/api/v1/cityops/streets",
+    "/api/v1/cityops/rules",
+    "/api/v1/cityops/parking",
+    "/api/v1/cityops/parking/alerts",
+    "/api/v1/cityops/parking/table.datex.xml",
+    "/api/v1/cityops/parking/status.datex.xml",
+    "/api/v1/cityops/parking/{id}/forecast",
+    "/api/v1/cityops/traffic/stations",
+    "/api/v1/cityops/traffic/stations/{id}/flows",
+    "/api/v1/cityops/traffic/modal-split",
+    "/api/v1/cityops/traffic/measured.datex.xml",
 ];
 
 async fn anonymous(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> TestResponse {

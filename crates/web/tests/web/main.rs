@@ -2,6 +2,7 @@
 
 mod admin;
 mod api;
+mod cityops;
 mod foundation;
 mod mqtt;
 mod oidc;

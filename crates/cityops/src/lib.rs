@@ -1,0 +1,13 @@
+//! City operations: roadworks coordination (Baustellenmanagement) with conflict detection,
+//! public feeds (GeoJSON, iCalendar, DATEX II v3) and area subscriptions by e-mail.
+//!
+//! The domain checks authorisation itself ([`roadworks::require_staff`]); the web layer only
+//! extracts and renders.
+
+pub mod demo;
+pub mod feeds;
+pub mod geometry;
+pub mod parking;
+pub mod roadworks;
+pub mod subscriptions;
+pub mod traffic;
