@@ -72,11 +72,21 @@ const DE: &[&str] = &[
     include_str!("../locales/de.ftl"),
     include_str!("../locales/de/cityops.ftl"),
     include_str!("../locales/de/services.ftl"),
+    include_str!("../locales/de/lighting.ftl"),
+    include_str!("../locales/de/energy.ftl"),
+    include_str!("../locales/de/payments.ftl"),
+    include_str!("../locales/de/appointments.ftl"),
+    include_str!("../locales/de/cases.ftl"),
 ];
 const EN: &[&str] = &[
     include_str!("../locales/en.ftl"),
     include_str!("../locales/en/cityops.ftl"),
     include_str!("../locales/en/services.ftl"),
+    include_str!("../locales/en/lighting.ftl"),
+    include_str!("../locales/en/energy.ftl"),
+    include_str!("../locales/en/payments.ftl"),
+    include_str!("../locales/en/appointments.ftl"),
+    include_str!("../locales/en/cases.ftl"),
 ];
 
 pub struct I18n {

@@ -1,0 +1,1 @@
+## de: keys of the appointments module, prefixed "appointments-"

@@ -1,0 +1,1 @@
+## de: keys of the cases module, prefixed "cases-"

@@ -1,0 +1,1 @@
+## de: keys of the energy module, prefixed "energy-"

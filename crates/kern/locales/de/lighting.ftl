@@ -1,0 +1,1 @@
+## de: keys of the lighting module, prefixed "lighting-"

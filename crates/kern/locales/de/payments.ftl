@@ -1,0 +1,1 @@
+## de: keys of the payments module, prefixed "payments-"

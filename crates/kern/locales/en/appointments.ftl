@@ -1,0 +1,1 @@
+## en: keys of the appointments module, prefixed "appointments-"

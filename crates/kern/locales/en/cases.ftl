@@ -1,0 +1,1 @@
+## en: keys of the cases module, prefixed "cases-"

@@ -1,0 +1,1 @@
+## en: keys of the energy module, prefixed "energy-"

@@ -1,0 +1,1 @@
+## en: keys of the lighting module, prefixed "lighting-"

@@ -1,0 +1,1 @@
+## en: keys of the payments module, prefixed "payments-"
