@@ -9,6 +9,10 @@
 //!   never succeed (no write right, bad JSON, wrong topic) is acknowledged and dropped with a log
 //!   line; one that failed inside the server (database down) is not acknowledged and the
 //!   connection is closed, so the client sends it again;
+//! * a client may have many messages in flight: the next packet is read while earlier messages
+//!   are stored, and one committer task stores the waiting messages of all clients together in
+//!   one transaction (group commit); acknowledgements still go out in the order the messages
+//!   came, each after its commit;
 //! * only the server publishes to subscribers: every committed change goes to the subscribers
 //!   of its topics, each message rendered for the subscriber's rights.
 //!
@@ -29,12 +33,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// Packets waiting for a slow subscriber before further messages to it are dropped.
 const QUEUE: usize = 4096;
 /// Time a new connection has to send CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most messages stored in one transaction (group commit).
+const GROUP: usize = 512;
+/// Messages of all clients waiting to be stored.
+const CREATE_QUEUE: usize = 8192;
+/// Messages of one client stored or waiting, whose acknowledgement is not sent yet.
+const IN_FLIGHT: usize = 1024;
 
 /// The embedded broker. Cheap to clone.
 #[derive(Clone)]
@@ -44,10 +54,24 @@ pub struct Broker {
 
 struct Inner {
     env: Env,
-    hooks: Hooks,
     clients: Mutex<HashMap<u64, Client>>,
     next: AtomicU64,
     max_packet: usize,
+    /// The queue of the committer task (see [`commit_loop`]).
+    creates: mpsc::Sender<Job>,
+}
+
+/// A published message for the committer, and where its outcome goes.
+struct Job {
+    publication: sta::Publication,
+    done: oneshot::Sender<Result<(), Error>>,
+}
+
+/// An acknowledgement to send once its message is stored (in the order the messages came).
+struct Pending {
+    ack: Option<Packet>,
+    stored: Option<oneshot::Receiver<Result<(), Error>>>,
+    topic: String,
 }
 
 struct Client {
@@ -71,13 +95,15 @@ impl Broker {
     /// A broker for `env` that publishes every change reported to `hooks`.
     pub fn new(env: Env, hooks: Hooks) -> Broker {
         let max_packet = env.config.http.body_limit_bytes.max(64 * 1024);
+        let (creates, jobs) = mpsc::channel(CREATE_QUEUE);
+        tokio::spawn(commit_loop(env.clone(), hooks.clone(), jobs));
         let broker = Broker {
             inner: Arc::new(Inner {
                 env,
-                hooks: hooks.clone(),
                 clients: Mutex::new(HashMap::new()),
                 next: AtomicU64::new(1),
                 max_packet,
+                creates,
             }),
         };
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<sta::Event>>();
@@ -200,6 +226,14 @@ impl Broker {
             0 => None,
             s => Some(Duration::from_millis(u64::from(s) * 1500)),
         };
+        let (acks, pending) = mpsc::channel::<Pending>(IN_FLIGHT);
+        let failed = Arc::new(Notify::new());
+        let acker = tokio::spawn(ack_loop(
+            pending,
+            tx.clone(),
+            failed.clone(),
+            connect.client_id.clone(),
+        ));
         let result = self
             .session(
                 id,
@@ -207,10 +241,13 @@ impl Broker {
                 &connect.client_id,
                 &mut rd,
                 &mut buf,
-                &tx,
+                (&tx, &acks, &failed),
                 keep_alive,
             )
             .await;
+        // The acknowledgements of messages still being stored go out first.
+        drop(acks);
+        let _ = tokio::time::timeout(Duration::from_secs(5), acker).await;
         self.lock().remove(&id);
         drop(tx);
         // Lets the writer send what is queued (the last acknowledgements), then close.
@@ -226,20 +263,32 @@ impl Broker {
         client_id: &str,
         rd: &mut R,
         buf: &mut BytesMut,
-        tx: &mpsc::Sender<Packet>,
+        (tx, acks, failed): (&mpsc::Sender<Packet>, &mpsc::Sender<Pending>, &Notify),
         keep_alive: Option<Duration>,
     ) -> Result<(), String> {
         let max = self.inner.max_packet;
         loop {
-            let next = read_packet(rd, buf, max);
-            let packet = match keep_alive {
-                Some(d) => tokio::time::timeout(d, next)
-                    .await
-                    .map_err(|_| "keep-alive expired".to_string())??,
-                None => next.await?,
+            let read = async {
+                let next = read_packet(rd, buf, max);
+                match keep_alive {
+                    Some(d) => tokio::time::timeout(d, next)
+                        .await
+                        .map_err(|_| "keep-alive expired".to_string())?,
+                    None => next.await,
+                }
+            };
+            // `read_packet` keeps what it has read in `buf`, so giving up a read is safe.
+            let packet = tokio::select! {
+                p = read => p?,
+                _ = failed.notified() => {
+                    return Err("internal error while storing: connection closed unacknowledged".into());
+                }
             };
             let reply = match packet {
-                Packet::Publish(p) => self.published(actor, client_id, p).await?,
+                Packet::Publish(p) => {
+                    self.published(actor, client_id, p, acks).await?;
+                    None
+                }
                 Packet::Subscribe(s) => {
                     let mut codes = Vec::new();
                     let mut added = Vec::new();
@@ -289,36 +338,45 @@ impl Broker {
         }
     }
 
-    /// A client published: create the Observation, then acknowledge.
+    /// A client published: hand the message to the committer and queue its acknowledgement,
+    /// which [`ack_loop`] sends once the message is stored. The next packet is read meanwhile,
+    /// so one client can have many messages in flight.
     async fn published(
         &self,
         actor: &Actor,
         client_id: &str,
         p: Publish,
-    ) -> Result<Option<Packet>, String> {
+        acks: &mpsc::Sender<Pending>,
+    ) -> Result<(), String> {
         let ack = match p.qos {
             QoS::AtMostOnce => None,
             QoS::AtLeastOnce => Some(Packet::PubAck(PubAck::new(p.pkid))),
             QoS::ExactlyOnce => Some(Packet::PubRec(PubRec::new(p.pkid))),
         };
-        if sta::create_path(&p.topic).is_none() {
+        let stored = if sta::create_path(&p.topic).is_none() {
             tracing::info!(client = %client_id, topic = %p.topic, "MQTT publish ignored: not a create topic (v1.1/Observations, v1.1/Datastreams(ID)/Observations)");
-            return Ok(ack);
-        }
-        match sta::create(&self.inner.env, actor, &p.topic, &p.payload).await {
-            Ok(w) => {
-                self.inner.hooks.committed(&w.changes);
-                Ok(ack)
-            }
-            Err(Error::Internal(msg)) => {
-                tracing::error!(client = %client_id, topic = %p.topic, error = %msg, "MQTT create failed; not acknowledged");
-                Err("internal error while storing".into())
-            }
-            Err(e) => {
-                tracing::info!(client = %client_id, topic = %p.topic, error = %e, "MQTT publish ignored");
-                Ok(ack)
-            }
-        }
+            None
+        } else {
+            let (done, stored) = oneshot::channel();
+            let publication = sta::Publication {
+                actor: actor.clone(),
+                topic: p.topic.clone(),
+                payload: p.payload.to_vec(),
+            };
+            self.inner
+                .creates
+                .send(Job { publication, done })
+                .await
+                .map_err(|_| "the broker is stopping".to_string())?;
+            Some(stored)
+        };
+        acks.send(Pending {
+            ack,
+            stored,
+            topic: p.topic,
+        })
+        .await
+        .map_err(|_| "connection closed".to_string())
     }
 
     /// Publishes committed changes to the subscribers of their topics.
@@ -391,6 +449,59 @@ impl Broker {
         }
         if let Err(mpsc::error::TrySendError::Full(_)) = c.tx.try_send(Packet::Publish(p)) {
             tracing::warn!(client = id, "MQTT subscriber too slow: message dropped");
+        }
+    }
+}
+
+/// Stores published messages: whatever is queued when the previous group is done (up to
+/// [`GROUP`]) goes into one transaction ([`sta::create_many`]), in arrival order; each outcome
+/// goes back to its connection, each committed change to the hooks.
+async fn commit_loop(env: Env, hooks: Hooks, mut jobs: mpsc::Receiver<Job>) {
+    let mut group = Vec::with_capacity(GROUP);
+    while jobs.recv_many(&mut group, GROUP).await > 0 {
+        let (items, done): (Vec<_>, Vec<_>) =
+            group.drain(..).map(|j| (j.publication, j.done)).unzip();
+        let results = sta::create_many(&env, &items).await;
+        for (result, done) in results.into_iter().zip(done) {
+            let outcome = result.map(|w| hooks.committed(&w.changes));
+            let _ = done.send(outcome);
+        }
+    }
+}
+
+/// Sends one connection's acknowledgements in the order its messages came (MQTT 3.1.1, 4.6),
+/// each only after its message is stored. A message that can never be stored (no write right,
+/// bad JSON) is acknowledged and dropped with a log line; one that failed inside the server
+/// is not acknowledged, nor is anything after it, and the connection is closed (`failed`), so
+/// the client sends them again.
+async fn ack_loop(
+    mut pending: mpsc::Receiver<Pending>,
+    tx: mpsc::Sender<Packet>,
+    failed: Arc<Notify>,
+    client_id: String,
+) {
+    while let Some(p) = pending.recv().await {
+        if let Some(stored) = p.stored {
+            match stored.await {
+                Ok(Ok(())) => {}
+                Ok(Err(Error::Internal(msg))) => {
+                    tracing::error!(client = %client_id, topic = %p.topic, error = %msg, "MQTT create failed; not acknowledged");
+                    failed.notify_one();
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::info!(client = %client_id, topic = %p.topic, error = %e, "MQTT publish ignored");
+                }
+                Err(_) => {
+                    failed.notify_one();
+                    return;
+                }
+            }
+        }
+        if let Some(ack) = p.ack
+            && tx.send(ack).await.is_err()
+        {
+            return;
         }
     }
 }

@@ -361,6 +361,75 @@ async fn raw_insert(
     Ok(())
 }
 
+/// Messages one benchmark MQTT client has in flight (sent, PUBACK not yet received).
+const MQTT_IN_FLIGHT: u16 = 200;
+
+/// One MQTT client of the ingest benchmark: publishes `n` Observations with QoS 1, cycling over
+/// the Datastreams, and returns how many were acknowledged.
+#[allow(clippy::too_many_arguments)]
+async fn mqtt_publisher(
+    broker: std::net::SocketAddr,
+    token: &str,
+    client: u64,
+    n: u64,
+    first: i64,
+    streams: u64,
+    t0: i64,
+    peak: &std::sync::atomic::AtomicU64,
+) -> Result<u64, String> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let mut o = MqttOptions::new(
+        format!("bench-{client}"),
+        broker.ip().to_string(),
+        broker.port(),
+    );
+    o.set_credentials("bench", token);
+    o.set_inflight(MQTT_IN_FLIGHT);
+    o.set_keep_alive(Duration::from_secs(60));
+    let (c, mut events) = AsyncClient::new(o, usize::from(MQTT_IN_FLIGHT));
+    let publisher = tokio::spawn(async move {
+        for i in 0..n {
+            let k = client * n + i;
+            let ds = first + (k % streams) as i64;
+            let t = sensorthings::time::format(t0 + k as i64 * 1_000_000);
+            let body = format!("{{\"phenomenonTime\":\"{t}\",\"result\":{}}}", k % 1000);
+            c.publish(
+                format!("v1.1/Datastreams({ds})/Observations"),
+                QoS::AtLeastOnce,
+                false,
+                body,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        Ok::<AsyncClient, String>(c)
+    });
+    let mut acked = 0u64;
+    while acked < n {
+        match events.poll().await {
+            Ok(Event::Incoming(Packet::PubAck(_))) => {
+                acked += 1;
+                if acked.is_multiple_of(1000) {
+                    peak.fetch_max(
+                        (rss_mib() * 1024.0) as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+            }
+            Ok(Event::Incoming(Packet::ConnAck(a)))
+                if a.code != rumqttc::ConnectReturnCode::Success =>
+            {
+                return Err(format!("MQTT login refused: {:?}", a.code));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("MQTT: {e}")),
+        }
+    }
+    let c = publisher.await.map_err(|e| e.to_string())??;
+    let _ = c.disconnect().await;
+    Ok(acked)
+}
+
 /// p50 and p95 (ms) of `runs` sequential GETs, and the size of the last answer.
 async fn timed_gets(
     client: &reqwest::Client,
@@ -492,11 +561,15 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
         tx.commit().await?;
     }
     let state = web::AppState::new(env.clone()).await?;
+    let broker = mqtt::broker::Broker::new(env.clone(), state.sta.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let _ = web::serve(listener, state, std::future::pending()).await;
     });
+    let mqtt_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let mqtt_addr = mqtt_listener.local_addr()?;
+    tokio::spawn(broker.serve(mqtt_listener));
     let base = format!("http://{addr}/sta/v1.1");
     let client = reqwest::Client::new();
     let t0 = sensorthings::time::parse_instant("2021-01-01T00:00:00Z").unwrap_or(0);
@@ -552,6 +625,29 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
     }
     let http_secs = started.elapsed().as_secs_f64();
     let http_rate = ingested as f64 / http_secs;
+
+    // 1b. Ingest over MQTT: QoS 1 publishes to the create topic, counted at their PUBACK.
+    let mqtt_peak = Arc::new(AtomicU64::new(0));
+    let clients = args.mqtt_clients.max(1) as u64;
+    let per_client = args.mqtt_ingest / clients;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (token, peak) = (token.clone(), mqtt_peak.clone());
+        let (streams, t_mqtt) = (args.datastreams, t0 + 200 * 86_400_000_000);
+        tasks.push(tokio::spawn(async move {
+            mqtt_publisher(
+                mqtt_addr, &token, c, per_client, first, streams, t_mqtt, &peak,
+            )
+            .await
+        }));
+    }
+    let mut mqtt_ingested = 0;
+    for t in tasks {
+        mqtt_ingested += t.await.map_err(|e| fail(e.to_string()))?.map_err(fail)?;
+    }
+    let mqtt_secs = started.elapsed().as_secs_f64();
+    let mqtt_rate = mqtt_ingested as f64 / mqtt_secs.max(1e-9);
 
     // 2. The same rows straight into the same database (no HTTP, no JSON), one after another.
     let started = Instant::now();
@@ -663,6 +759,12 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
             "http_per_s": http_rate.round(), "raw_per_s": raw_rate.round(),
             "ratio": (http_rate / raw_rate * 100.0).round() / 100.0,
             "peak_rss_mib": (peak_rss.load(Ordering::Relaxed) as f64 / 1024.0).round(),
+        },
+        "mqtt_ingest": {
+            "observations": mqtt_ingested, "clients": clients, "in_flight_per_client": MQTT_IN_FLIGHT,
+            "qos1_per_s": mqtt_rate.round(),
+            "ratio_to_raw": (mqtt_rate / raw_rate * 100.0).round() / 100.0,
+            "peak_rss_mib": (mqtt_peak.load(Ordering::Relaxed) as f64 / 1024.0).round(),
         },
         "fill_seconds": (fill_secs * 10.0).round() / 10.0,
         "p50_p95_ms": {

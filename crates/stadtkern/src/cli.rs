@@ -173,6 +173,12 @@ pub struct BenchStaArgs {
     /// Requests in flight at the same time during ingest.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Observations published over MQTT (QoS 1, embedded broker) for the MQTT ingest figure.
+    #[arg(long, default_value_t = 200_000)]
+    pub mqtt_ingest: u64,
+    /// MQTT clients publishing at the same time (each with up to 200 messages in flight).
+    #[arg(long, default_value_t = 8)]
+    pub mqtt_clients: usize,
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,

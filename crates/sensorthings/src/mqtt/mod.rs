@@ -326,6 +326,54 @@ pub async fn create(env: &Env, actor: &Actor, topic: &str, payload: &[u8]) -> Re
     service::post(env, actor, &path, payload).await
 }
 
+/// One message published to a create topic, waiting to be stored.
+pub struct Publication {
+    pub actor: Actor,
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+/// Creates the Observations of several messages (group commit): all in one transaction when
+/// every one of them succeeds, which saves a commit (and on PostgreSQL a WAL flush) per
+/// message. When one fails, that transaction is rolled back and every message is stored on its
+/// own, so a bad message never takes good ones with it. The answer has one result per message,
+/// in order; an `Ok` is committed when this returns (the caller acknowledges it then).
+pub async fn create_many(env: &Env, items: &[Publication]) -> Vec<Result<Written>> {
+    if items.len() == 1 {
+        let p = &items[0];
+        return vec![create(env, &p.actor, &p.topic, &p.payload).await];
+    }
+    let ready = items
+        .iter()
+        .all(|p| create_path(&p.topic).is_some() && !is_notification(&p.payload));
+    if ready && let Some(all) = create_together(env, items).await {
+        return all.into_iter().map(Ok).collect();
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for p in items {
+        out.push(create(env, &p.actor, &p.topic, &p.payload).await);
+    }
+    out
+}
+
+/// All messages in one transaction; `None` if any of them (or the commit) fails.
+async fn create_together(env: &Env, items: &[Publication]) -> Option<Vec<Written>> {
+    let tx = env.db.begin().await.ok()?;
+    let shared = crate::conn::Shared::new(tx);
+    let mut done = Vec::with_capacity(items.len());
+    for p in items {
+        let path = create_path(&p.topic)?;
+        let conn = crate::conn::Conn::Tx(&shared);
+        done.push(
+            service::post_in(env, &p.actor, conn, &path, &p.payload)
+                .await
+                .ok()?,
+        );
+    }
+    shared.into_inner()?.commit().await.ok()?;
+    Some(done)
+}
+
 /// `PATCH`/`PUT` (see `service::update`) that reports the committed changes to `hooks`, naming
 /// the properties whose value changed (for the property topics `v1.1/Things(1)/name`).
 pub async fn update(

@@ -295,6 +295,63 @@ async fn mqtt_publish_creates_observations_and_puback_comes_after_commit() {
 }
 
 #[tokio::test]
+async fn mqtt_many_messages_in_flight_are_stored_in_order_and_acknowledged_in_order() {
+    let app = TestApp::new().await;
+    let tok = app.token(&["sta:write"]).await;
+    let (_, ds_a) = station(&app, &tok, "Nord", "public").await;
+    let (_, ds_b) = station(&app, &tok, "Süd", "public").await;
+    let addr = embedded(&app).await;
+    // Two sensors publish without waiting for acknowledgements (up to 200 in flight each), so
+    // the committer stores messages of both in shared transactions; one message of sensor A is
+    // malformed and must neither be stored nor take the others with it.
+    const N: usize = 150;
+    const BAD: usize = 70;
+    let mut a = Client::connect("127.0.0.1", addr.port(), Some(&tok)).await;
+    let mut b = Client::connect("127.0.0.1", addr.port(), Some(&tok)).await;
+    for i in 0..N {
+        let body = if i == BAD {
+            "{ not json".to_string()
+        } else {
+            json!({ "result": i, "phenomenonTime": "2026-11-02T08:00:00Z" }).to_string()
+        };
+        a.c.publish(
+            format!("v1.1/Datastreams({ds_a})/Observations"),
+            QoS::AtLeastOnce,
+            false,
+            body,
+        )
+        .await
+        .unwrap();
+        b.c.publish(
+            format!("v1.1/Datastreams({ds_b})/Observations"),
+            QoS::AtLeastOnce,
+            false,
+            json!({ "result": 1000 + i }).to_string(),
+        )
+        .await
+        .unwrap();
+    }
+    for sensor in [&mut a, &mut b] {
+        let mut acked = Vec::new();
+        while acked.len() < N {
+            match tokio::time::timeout(WAIT, sensor.events.recv()).await {
+                Ok(Some(Packet::PubAck(p))) => acked.push(p.pkid),
+                Ok(Some(_)) => {}
+                other => panic!("{} of {N} PUBACKs, then {other:?}", acked.len()),
+            }
+        }
+        // Acknowledged in the order published (the client numbers its packets 1, 2, ...).
+        let mut sorted = acked.clone();
+        sorted.sort_unstable();
+        assert_eq!(acked, sorted, "PUBACKs out of order");
+    }
+    let want_a: Vec<Value> = (0..N).filter(|i| *i != BAD).map(|i| json!(i)).collect();
+    assert_eq!(results(&app, &tok, ds_a).await, want_a);
+    let want_b: Vec<Value> = (0..N).map(|i| json!(1000 + i)).collect();
+    assert_eq!(results(&app, &tok, ds_b).await, want_b);
+}
+
+#[tokio::test]
 async fn mqtt_publish_into_a_multidatastream() {
     let app = TestApp::new().await;
     let tok = app.token(&["sta:write"]).await;
