@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod feeds;
 pub mod geometry;
+pub mod lighting;
 pub mod parking;
 pub mod roadworks;
 pub mod subscriptions;

@@ -12,6 +12,7 @@ mod bind;
 pub mod cells;
 pub mod migrations;
 mod migrations_cityops;
+mod migrations_lighting;
 mod migrations_sta;
 pub mod migrations_sta_extras;
 pub mod sqlite_geo;
@@ -22,6 +23,7 @@ pub mod backup;
 pub mod city;
 pub mod cityops;
 pub mod feedback;
+pub mod lighting;
 pub mod mail;
 pub mod settings;
 #[cfg(any(test, feature = "testing"))]

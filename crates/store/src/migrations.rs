@@ -58,6 +58,11 @@ pub fn all() -> Vec<Migration> {
             name: "cityops_traffic",
             steps: crate::migrations_cityops::m0302_cityops_traffic,
         },
+        Migration {
+            version: 310,
+            name: "lighting",
+            steps: crate::migrations_lighting::m0310_lighting,
+        },
     ]
 }
 
@@ -104,6 +109,13 @@ pub const TABLES: &[&str] = &[
     "cityops_parking",
     "cityops_counting_stations",
     "cityops_station_streams",
+    // Street lighting (migration 310)
+    "lighting_schedules",
+    "lighting_overrides",
+    "lighting_circuits",
+    "lighting_poles",
+    "lighting_luminaires",
+    "lighting_orders",
 ];
 
 /// Lock key for migrations on PostgreSQL ("stadtkern" on a phone keypad, roughly).

@@ -1,0 +1,1 @@
+//! Demo content of the street-lighting module, filled in by the cityops demo seeder.
