@@ -3,6 +3,7 @@
 //! subscriptions.
 
 mod feeds;
+mod lighting;
 mod parking;
 mod roadworks;
 mod subscriptions;
