@@ -248,7 +248,11 @@ async fn shutdown_signal() {
 
 /// Module seeders for the demo city, in order.
 pub fn demo_seeders() -> Vec<platform::demo::Seeder> {
-    vec![sensorthings::demo::SEEDER, cityops::demo::SEEDER]
+    vec![
+        sensorthings::demo::SEEDER,
+        cityops::demo::SEEDER,
+        cityops::lighting::demo::SEEDER,
+    ]
 }
 
 /// The MQTT side of the SensorThings API: the embedded broker, or the bridge to the broker of

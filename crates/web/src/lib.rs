@@ -7,6 +7,7 @@ pub mod api;
 pub mod csrf;
 pub mod ctx;
 pub mod error;
+pub mod map;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;

@@ -55,6 +55,12 @@ pub const BUILTIN: &[(&str, &str)] = builtin!(
     "cityops/parking.html",
     "cityops/staff_parking.html",
     "cityops/traffic.html",
+    "lighting/staff_nav.html",
+    "lighting/public.html",
+    "lighting/energy.html",
+    "lighting/staff.html",
+    "lighting/staff_inventory.html",
+    "lighting/staff_schedules.html",
 );
 
 pub struct Templates {

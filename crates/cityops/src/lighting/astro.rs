@@ -190,6 +190,18 @@ pub fn local_day(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&Berlin).date_naive()
 }
 
+/// An instant as local wall-clock time `HH:MM` (Europe/Berlin).
+pub fn local_hm(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Berlin).format("%H:%M").to_string()
+}
+
+/// An instant as local `DD.MM.YYYY HH:MM` (Europe/Berlin).
+pub fn local_datetime(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Berlin)
+        .format("%d.%m.%Y %H:%M")
+        .to_string()
+}
+
 /// Parses `HH:MM`.
 pub fn parse_hm(s: &str) -> Option<NaiveTime> {
     let s = s.trim();

@@ -15,6 +15,7 @@ mod city;
 mod cityops;
 mod feedback;
 mod identity;
+mod lighting;
 
 use crate::error::WebError;
 use crate::{AppState, WebResult};
@@ -32,8 +33,11 @@ use utoipa::openapi::{self, ComponentsBuilder, InfoBuilder, LicenseBuilder, Open
 
 /// The API descriptions of all modules, merged by [`openapi`]. A module with its own endpoints
 /// appends `<ItsApi as utoipa::OpenApi>::openapi` here.
-pub const PARTS: &[fn() -> openapi::OpenApi] =
-    &[FoundationApi::openapi, cityops::CityopsApi::openapi];
+pub const PARTS: &[fn() -> openapi::OpenApi] = &[
+    FoundationApi::openapi,
+    cityops::CityopsApi::openapi,
+    lighting::LightingApi::openapi,
+];
 
 /// The name of the bearer security scheme every protected operation refers to.
 pub const BEARER: &str = "bearer";
@@ -47,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(feedback::router())
         .merge(cityops::router())
+        .merge(lighting::router())
 }
 
 /// The whole OpenAPI 3.1 document: the common frame plus every part in [`PARTS`].

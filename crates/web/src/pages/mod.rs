@@ -4,6 +4,7 @@ pub mod admin;
 mod auth;
 mod cityops;
 mod legal;
+mod lighting;
 mod oidc;
 
 use crate::ctx::Ctx;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(legal::router())
         .merge(cityops::router())
+        .merge(lighting::router())
 }
 
 /// A cookie set by the server for the browser only.

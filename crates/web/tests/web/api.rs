@@ -41,6 +41,21 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/cityops/traffic/stations/{id}/flows",
     "/api/v1/cityops/traffic/modal-split",
     "/api/v1/cityops/traffic/measured.datex.xml",
+    // Street lighting (cityops::lighting)
+    "/api/v1/lighting/circuits",
+    "/api/v1/lighting/poles",
+    "/api/v1/lighting/luminaires",
+    "/api/v1/lighting/schedules",
+    "/api/v1/lighting/schedules/{id}/plan",
+    "/api/v1/lighting/schedules/{id}/overrides",
+    "/api/v1/lighting/overrides/{id}",
+    "/api/v1/lighting/sun",
+    "/api/v1/lighting/energy",
+    "/api/v1/lighting/reports",
+    "/api/v1/lighting/faults",
+    "/api/v1/lighting/faults/detect",
+    "/api/v1/lighting/orders",
+    "/api/v1/lighting/orders/{id}/steps",
 ];
 
 async fn anonymous(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> TestResponse {

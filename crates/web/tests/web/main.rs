@@ -4,6 +4,7 @@ mod admin;
 mod api;
 mod cityops;
 mod foundation;
+mod lighting;
 mod mqtt;
 mod oidc;
 mod sta;
