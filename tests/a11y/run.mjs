@@ -61,6 +61,12 @@ const PUBLIC_PAGES = [
   { name: 'roadworks', path: '/baustellen', status: 200, forms: ['form[action="/baustellen/abo"]'] },
   { name: 'free parking spaces', path: '/parken', status: 200 },
   { name: 'traffic flow', path: '/verkehr', status: 200 },
+  { name: 'street lighting', path: '/licht', status: 200, forms: ['form[action="/licht/melden"]'] },
+  {
+    name: 'street-light report error (empty form)', path: '/licht', status: 400, errorSummary: true, forms: ['form[action="/licht/melden"]'],
+    submit: { form: 'form[action="/licht/melden"]', fill: () => ({}) },
+  },
+  { name: 'street-lighting energy', path: '/licht/energie', status: 200 },
   { name: 'privacy', path: '/datenschutz', status: 200 },
   { name: 'accessibility statement', path: '/barrierefreiheit', status: 200, forms: ['main form'] },
   {
@@ -79,6 +85,12 @@ const SIGNED_IN_PAGES = [
   { name: 'roadworks coordination board', path: '/staff/baustellen/koordination', status: 200 },
   { name: 'street directory', path: '/staff/baustellen/strassen', status: 200 },
   { name: 'parking (staff)', path: '/staff/parken', status: 200, forms: ['form[action="/staff/parken"]'] },
+  { name: 'street lighting (staff)', path: '/staff/licht', status: 200, forms: ['form[action="/staff/licht/auftraege"]'] },
+  { name: 'lighting inventory', path: '/staff/licht/inventar', status: 200, forms: ['form[action="/staff/licht/schaltkreise"]'] },
+  { name: 'lighting inventory, new pole', path: '/staff/licht/inventar?neu=pole', status: 200, forms: ['form[action="/staff/licht/masten"]'] },
+  { name: 'lighting inventory, new luminaire', path: '/staff/licht/inventar?neu=luminaire', status: 200, forms: ['form[action="/staff/licht/leuchten"]'] },
+  { name: 'lighting schedules', path: '/staff/licht/schaltplaene', status: 200, forms: ['form[action="/staff/licht/schaltplaene"]'] },
+  { name: 'lighting calendar override', path: '/staff/licht/schaltplaene?neu=override', status: 200, forms: ['form[action="/staff/licht/ausnahmen"]'] },
 ];
 const MAX_ADMIN_SUBPAGES = 30;
 

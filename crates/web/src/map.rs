@@ -18,6 +18,9 @@ pub struct Marker {
 
 const WIDTH: f64 = 640.0;
 
+/// A ring of (longitude, latitude) points.
+type Ring = Vec<(f64, f64)>;
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -26,8 +29,8 @@ fn esc(s: &str) -> String {
 }
 
 /// The outer rings of a GeoJSON Polygon or MultiPolygon as (lon, lat) lists.
-fn rings(g: &Value) -> Vec<Vec<(f64, f64)>> {
-    let ring = |r: &Value| -> Vec<(f64, f64)> {
+fn rings(g: &Value) -> Vec<Ring> {
+    let ring = |r: &Value| -> Ring {
         r.as_array()
             .map(|pts| {
                 pts.iter()
@@ -54,7 +57,7 @@ pub fn svg(
     title: &str,
     list_hint: &str,
 ) -> String {
-    let shapes: Vec<(String, Vec<Vec<(f64, f64)>>)> = districts
+    let shapes: Vec<(String, Vec<Ring>)> = districts
         .iter()
         .map(|(n, g)| (n.clone(), rings(g)))
         .collect();

@@ -598,3 +598,42 @@ async fn staff_pages_are_gated_and_their_forms_validate() {
     let inv = b.get("/staff/licht/inventar").await.body;
     assert!(inv.contains("Westenhellweg") && inv.contains("W-1"));
 }
+
+#[tokio::test]
+async fn the_demo_city_has_lit_circuits_linked_to_its_controllers() {
+    let app = TestApp::new().await;
+    let ran = platform::demo::seed(
+        &app.env,
+        &[sensorthings::demo::SEEDER, cityops::lighting::demo::SEEDER],
+    )
+    .await
+    .unwrap();
+    assert!(ran.contains(&"lighting"));
+    let circuits = app.get("/api/v1/lighting/circuits").await.json();
+    let circuits = circuits.as_array().unwrap();
+    assert_eq!(circuits.len(), 12, "one per district controller");
+    for c in circuits {
+        assert_eq!(c["poles"], 20);
+        assert!(c["rated_w"].as_f64().unwrap() >= 900.0);
+        assert!(
+            c["power_w"].is_number(),
+            "live readings from the controller: {c}"
+        );
+        assert!(c["switch_on"].is_string());
+    }
+    let schedules = app.get("/api/v1/lighting/schedules").await.json();
+    assert_eq!(schedules.as_array().unwrap().len(), 2);
+    // The measured energy of the current month comes from the simulated power readings.
+    let e = app.get("/api/v1/lighting/energy").await.json();
+    assert!(e[0]["measured_kwh"].as_f64().unwrap() > 0.0, "{}", e[0]);
+    let staff = app.token(&["cityops:write"]).await;
+    let orders = app
+        .with_token(Method::GET, "/api/v1/lighting/orders", &staff, None)
+        .await
+        .json();
+    assert_eq!(orders.as_array().unwrap().len(), 2);
+    let page = app.get("/licht").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Innenstadt-West, Schaltkreis 1"));
+    assert_eq!(page.body.matches("map-marker ").count(), 12);
+}
