@@ -5,6 +5,7 @@
 //! extracts and renders.
 
 pub mod demo;
+pub mod energy;
 pub mod feeds;
 pub mod geometry;
 pub mod lighting;

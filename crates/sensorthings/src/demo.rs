@@ -137,6 +137,20 @@ pub fn value(model: &str, scale: f64, t: i64, n: &mut Noise) -> Value {
             };
             json!((scale * 12.0 * f * (1.0 + 0.1 * n.gauss()) * 100.0).round() / 100.0)
         }
+        "pv" => {
+            // scale = peak power (kWp); energy per 15 minutes, a bell between sunrise and
+            // sunset, lower in winter, with passing clouds.
+            let season = ((day as f64 - 172.0) / 365.0 * std::f64::consts::TAU).cos();
+            let daylight = 12.2 + 4.4 * season;
+            let x = (h - 12.6) / (daylight / 2.0);
+            if x.abs() >= 1.0 {
+                json!(0.0)
+            } else {
+                let sun = (1.0 - x * x) * (0.45 + 0.4 * season);
+                let cloud = (0.8 + 0.2 * n.gauss()).clamp(0.2, 1.0);
+                json!((scale * 0.25 * sun * cloud * 1000.0).round() / 1000.0)
+            }
+        }
         "heat" => {
             let cold = 1.0 + 0.4 * bump(h, 5.0, 3.0);
             let f = if weekend { 0.6 } else { 1.0 };
@@ -214,6 +228,11 @@ fn observed_properties() -> Vec<(&'static str, &'static str, &'static str)> {
         ),
         ("heat", "Wärmeverbrauch", "Wärmemenge je Intervall"),
         (
+            "pv",
+            "PV-Erzeugung",
+            "Von der Photovoltaikanlage erzeugte elektrische Arbeit je Intervall",
+        ),
+        (
             "temperature",
             "Lufttemperatur",
             "Lufttemperatur 2 m über Grund",
@@ -246,7 +265,7 @@ fn stream(name: &'static str, model: &'static str, kind: &'static str) -> Stream
         ),
         "light_power" => ("Watt", "W", "ucum:W"),
         "light_on" => ("ein/aus", "", ""),
-        "electricity" | "heat" => ("Kilowattstunde", "kWh", "ucum:kW.h"),
+        "electricity" | "heat" | "pv" => ("Kilowattstunde", "kWh", "ucum:kW.h"),
         "temperature" => ("Grad Celsius", "°C", "ucum:Cel"),
         "humidity" => ("Prozent", "%", "ucum:%"),
         _ => ("Mikrogramm je Kubikmeter", "µg/m³", "ucum:ug/m3"),
@@ -321,6 +340,14 @@ fn stations() -> Vec<Station> {
             ],
             visibility: "internal",
             offset: (-0.006, -0.005),
+        },
+        Station {
+            prefix: "Photovoltaikanlage",
+            description: "Photovoltaikanlage auf dem Dach eines städtischen Gebäudes",
+            sensor: "meter",
+            streams: vec![stream("Erzeugung", "pv", OM_MEASUREMENT)],
+            visibility: "internal",
+            offset: (-0.0055, -0.0045),
         },
         Station {
             prefix: "Klimastation",
@@ -434,6 +461,10 @@ pub async fn seed(env: &Env) -> Result<()> {
             if (st.prefix == "Parkhaus" || st.prefix == "Klimastation") && dn % 2 == 0 {
                 continue;
             }
+            // PV systems on the buildings of every second district.
+            if st.prefix == "Photovoltaikanlage" && dn % 2 == 1 {
+                continue;
+            }
             let scale = district_scale(dn);
             let name = format!("{} {dname}", st.prefix);
             let mut streams = Vec::new();
@@ -442,6 +473,7 @@ pub async fn seed(env: &Env) -> Result<()> {
                 let sc = match s.model {
                     "parking" => 250.0 + 50.0 * dn as f64,
                     "light_power" => 900.0 + 40.0 * dn as f64,
+                    "pv" => 20.0 + 5.0 * dn as f64,
                     "temperature" => {
                         if dn <= 3 {
                             1.2

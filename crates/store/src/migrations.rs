@@ -63,6 +63,11 @@ pub fn all() -> Vec<Migration> {
             name: "lighting",
             steps: crate::migrations_lighting::m0310_lighting,
         },
+        Migration {
+            version: 320,
+            name: "energy",
+            steps: crate::migrations_energy::m0320_energy,
+        },
     ]
 }
 
@@ -116,6 +121,9 @@ pub const TABLES: &[&str] = &[
     "lighting_poles",
     "lighting_luminaires",
     "lighting_orders",
+    // Building energy (migration 320)
+    "energy_buildings",
+    "energy_meters",
 ];
 
 /// Lock key for migrations on PostgreSQL ("stadtkern" on a phone keypad, roughly).
