@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod energy;
+pub mod energy_demo;
 pub mod feeds;
 pub mod geometry;
 pub mod lighting;

@@ -252,6 +252,7 @@ pub fn demo_seeders() -> Vec<platform::demo::Seeder> {
         sensorthings::demo::SEEDER,
         cityops::demo::SEEDER,
         cityops::lighting::demo::SEEDER,
+        cityops::energy_demo::SEEDER,
     ]
 }
 

@@ -2,6 +2,7 @@
 //! (SQLite by default, or PostgreSQL): conflict detection, states, bad inputs, feeds and area
 //! subscriptions.
 
+mod energy;
 mod feeds;
 mod lighting;
 mod parking;
