@@ -52,7 +52,7 @@ pub const JUMP_MIN_KWH: f64 = 2.0;
 pub const SILENT_HOURS: i64 = 2;
 
 async fn sta(env: &Env, path: &str, query: &str) -> Result<Value> {
-    match service::get(env, &Actor::system(), path, query).await? {
+    match service::get(env, &crate::roadworks::sta_reader(), path, query).await? {
         Reply::Json { body, .. } => Ok(body),
         _ => Err(Error::internal("unexpected SensorThings reply")),
     }
@@ -466,18 +466,17 @@ pub struct Anomaly {
     pub detail: String,
 }
 
-/// The anomalies of one meter's hourly sums at `now` (pure; see the module doc).
-pub fn assess(
-    hours: &[(DateTime<Utc>, f64)],
-    now: DateTime<Utc>,
-    medium: &str,
-) -> Vec<(
+/// One finding of [`assess`]: rule, hour, value, reference value, detail.
+pub type Finding = (
     &'static str,
     Option<DateTime<Utc>>,
     Option<f64>,
     Option<f64>,
     String,
-)> {
+);
+
+/// The anomalies of one meter's hourly sums at `now` (pure; see the module doc).
+pub fn assess(hours: &[(DateTime<Utc>, f64)], now: DateTime<Utc>, medium: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     let last = hours.iter().map(|h| h.0).max();
     if last.is_none_or(|t| now - (t + Duration::hours(1)) > Duration::hours(SILENT_HOURS)) {

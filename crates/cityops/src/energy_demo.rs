@@ -23,11 +23,14 @@ const KINDS: [(&str, &str, f64); 6] = [
     ("fire_station", "Feuerwache", 3100.0),
 ];
 
+/// The electricity, heat and PV Datastreams of a district.
+type Streams = (Option<i64>, Option<i64>, Option<i64>);
+
 async fn seed(env: &Env) -> Result<()> {
     let sys = Actor::system();
     let streams = match sensorthings::service::get(
         env,
-        &sys,
+        &crate::roadworks::sta_reader(),
         "Datastreams",
         "$top=1000&$select=id,name&$orderby=id",
     )
@@ -37,7 +40,7 @@ async fn seed(env: &Env) -> Result<()> {
         _ => serde_json::Value::Null,
     };
     // district -> (electricity, heat, pv)
-    let mut by: BTreeMap<String, (Option<i64>, Option<i64>, Option<i64>)> = BTreeMap::new();
+    let mut by: BTreeMap<String, Streams> = BTreeMap::new();
     for s in streams["value"].as_array().cloned().unwrap_or_default() {
         let name = s["name"].as_str().unwrap_or("");
         let id = s["@iot.id"].as_i64();

@@ -116,6 +116,21 @@ pub fn require_staff_actor(a: &Actor) -> Result<()> {
     }
 }
 
+/// The reader the city-operations tools use for their own SensorThings queries: it sees
+/// public and internal Datastreams (scope `sta:read`), as a building's meters are usually
+/// internal; restricted (group) data stays out. What the tools publish from them is
+/// aggregated by the tools.
+pub fn sta_reader() -> Actor {
+    Actor::new(
+        kern::Principal::Token(kern::auth::TokenPrincipal {
+            id: 0,
+            name: "cityops".into(),
+            scopes: vec!["sta:read".parse().expect("sta:read is a scope")],
+        }),
+        "system",
+    )
+}
+
 pub fn projection(env: &Env) -> Projection {
     Projection::new(env.config.city.latitude, env.config.city.longitude)
 }

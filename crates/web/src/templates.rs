@@ -61,6 +61,8 @@ pub const BUILTIN: &[(&str, &str)] = builtin!(
     "lighting/staff.html",
     "lighting/staff_inventory.html",
     "lighting/staff_schedules.html",
+    "energy/public.html",
+    "energy/staff.html",
 );
 
 pub struct Templates {

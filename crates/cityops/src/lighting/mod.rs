@@ -45,7 +45,7 @@ pub const ORDER_STATES: [&str; 5] = ["open", "assigned", "in_progress", "done", 
 pub const OVERRIDE_KINDS: [&str; 2] = ["holiday", "event"];
 
 async fn sta(env: &Env, path: &str, query: &str) -> Result<Value> {
-    match service::get(env, &Actor::system(), path, query).await? {
+    match service::get(env, &crate::roadworks::sta_reader(), path, query).await? {
         Reply::Json { body, .. } => Ok(body),
         _ => Err(Error::internal("unexpected SensorThings reply")),
     }

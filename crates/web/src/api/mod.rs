@@ -13,6 +13,7 @@
 mod audit;
 mod city;
 mod cityops;
+mod energy;
 mod feedback;
 mod identity;
 mod lighting;
@@ -37,6 +38,7 @@ pub const PARTS: &[fn() -> openapi::OpenApi] = &[
     FoundationApi::openapi,
     cityops::CityopsApi::openapi,
     lighting::LightingApi::openapi,
+    energy::EnergyApi::openapi,
 ];
 
 /// The name of the bearer security scheme every protected operation refers to.
@@ -52,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .merge(feedback::router())
         .merge(cityops::router())
         .merge(lighting::router())
+        .merge(energy::router())
 }
 
 /// The whole OpenAPI 3.1 document: the common frame plus every part in [`PARTS`].

@@ -3,6 +3,7 @@
 pub mod admin;
 mod auth;
 mod cityops;
+mod energy;
 mod legal;
 mod lighting;
 mod oidc;
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .merge(legal::router())
         .merge(cityops::router())
         .merge(lighting::router())
+        .merge(energy::router())
 }
 
 /// A cookie set by the server for the browser only.

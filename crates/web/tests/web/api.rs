@@ -56,6 +56,12 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/lighting/faults/detect",
     "/api/v1/lighting/orders",
     "/api/v1/lighting/orders/{id}/steps",
+    // Building energy (cityops::energy)
+    "/api/v1/energy/buildings",
+    "/api/v1/energy/meters",
+    "/api/v1/energy/anomalies",
+    "/api/v1/energy/factors",
+    "/api/v1/energy/city",
 ];
 
 async fn anonymous(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> TestResponse {

@@ -3,6 +3,7 @@
 mod admin;
 mod api;
 mod cityops;
+mod energy;
 mod foundation;
 mod lighting;
 mod mqtt;
