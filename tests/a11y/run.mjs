@@ -67,6 +67,7 @@ const PUBLIC_PAGES = [
     submit: { form: 'form[action="/licht/melden"]', fill: () => ({}) },
   },
   { name: 'street-lighting energy', path: '/licht/energie', status: 200 },
+  { name: 'building energy', path: '/energie', status: 200 },
   { name: 'privacy', path: '/datenschutz', status: 200 },
   { name: 'accessibility statement', path: '/barrierefreiheit', status: 200, forms: ['main form'] },
   {
@@ -90,6 +91,9 @@ const SIGNED_IN_PAGES = [
   { name: 'lighting inventory, new pole', path: '/staff/licht/inventar?neu=pole', status: 200, forms: ['form[action="/staff/licht/masten"]'] },
   { name: 'lighting inventory, new luminaire', path: '/staff/licht/inventar?neu=luminaire', status: 200, forms: ['form[action="/staff/licht/leuchten"]'] },
   { name: 'lighting schedules', path: '/staff/licht/schaltplaene', status: 200, forms: ['form[action="/staff/licht/schaltplaene"]'] },
+  { name: 'energy management', path: '/staff/energie', status: 200, forms: ['form[action="/staff/energie/gebaeude"]'] },
+  { name: 'energy meter form', path: '/staff/energie?neu=meter', status: 200, forms: ['form[action="/staff/energie/zaehler"]'] },
+  { name: 'emission factors form', path: '/staff/energie?neu=factors', status: 200, forms: ['form[action="/staff/energie/faktoren"]'] },
   { name: 'lighting calendar override', path: '/staff/licht/schaltplaene?neu=override', status: 200, forms: ['form[action="/staff/licht/ausnahmen"]'] },
 ];
 const MAX_ADMIN_SUBPAGES = 30;
