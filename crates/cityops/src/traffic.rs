@@ -321,6 +321,29 @@ pub async fn states(env: &Env) -> Result<Vec<StationState>> {
     Ok(out)
 }
 
+/// Where each station is: the Location of the Thing of its first count Datastream, as
+/// `station id → (latitude, longitude)`; stations without one are left out.
+pub async fn locations(env: &Env) -> Result<std::collections::BTreeMap<i64, (f64, f64)>> {
+    let streams = store::cityops::station_streams(&env.db).await?;
+    let mut out = std::collections::BTreeMap::new();
+    for st in store::cityops::stations(&env.db).await? {
+        let Some(s) = streams.iter().find(|s| s.station_id == st.id) else {
+            continue;
+        };
+        let b = sta(
+            env,
+            &format!("Datastreams({})/Thing/Locations", s.datastream_id),
+            "$top=1&$select=location",
+        )
+        .await?;
+        let c = &b["value"][0]["location"]["coordinates"];
+        if let (Some(lon), Some(lat)) = (c[0].as_f64(), c[1].as_f64()) {
+            out.insert(st.id, (lat, lon));
+        }
+    }
+    Ok(out)
+}
+
 /// Counts per mode for a district and month, with shares.
 #[derive(Debug, Clone, Serialize)]
 pub struct SplitRow {

@@ -49,10 +49,65 @@ fn rings(g: &Value) -> Vec<Ring> {
     }
 }
 
+/// A line or area on the map (a roadworks site, a detour).
+pub struct Shape {
+    /// GeoJSON geometry: LineString, MultiLineString, Polygon or MultiPolygon.
+    pub geometry: Value,
+    pub label: String,
+    /// CSS class suffix: `map-shape-{kind}`.
+    pub kind: &'static str,
+}
+
+/// Every line of a GeoJSON geometry (outer rings of areas, line strings) as (lon, lat) lists.
+pub fn lines_of(g: &Value) -> Vec<Ring> {
+    let line = |r: &Value| -> Ring {
+        r.as_array()
+            .map(|pts| {
+                pts.iter()
+                    .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match g["type"].as_str() {
+        Some("LineString") => vec![line(&g["coordinates"])],
+        Some("MultiLineString") => g["coordinates"]
+            .as_array()
+            .map(|ls| ls.iter().map(line).collect())
+            .unwrap_or_default(),
+        _ => rings(g),
+    }
+}
+
+/// The mean of a geometry's points (lat, lon): where its marker goes.
+pub fn centre_of(g: &Value) -> Option<(f64, f64)> {
+    let pts: Vec<(f64, f64)> = match g["type"].as_str() {
+        Some("Point") => vec![(g["coordinates"][0].as_f64()?, g["coordinates"][1].as_f64()?)],
+        _ => lines_of(g).into_iter().flatten().collect(),
+    };
+    if pts.is_empty() {
+        return None;
+    }
+    let n = pts.len() as f64;
+    let (x, y) = pts.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    Some((y / n, x / n))
+}
+
 /// An SVG map of `districts` (name, GeoJSON geometry) with `markers`; `title` names it for
 /// assistive technology, `list_hint` says where the equivalent list is.
 pub fn svg(
     districts: &[(String, Value)],
+    markers: &[Marker],
+    title: &str,
+    list_hint: &str,
+) -> String {
+    svg_with_shapes(districts, &[], markers, title, list_hint)
+}
+
+/// The same with lines and areas drawn over the districts.
+pub fn svg_with_shapes(
+    districts: &[(String, Value)],
+    shapes_on_top: &[Shape],
     markers: &[Marker],
     title: &str,
     list_hint: &str,
@@ -65,6 +120,11 @@ pub fn svg(
         .iter()
         .flat_map(|(_, r)| r.iter().flatten().copied())
         .collect();
+    pts.extend(
+        shapes_on_top
+            .iter()
+            .flat_map(|s| lines_of(&s.geometry).into_iter().flatten()),
+    );
     pts.extend(
         markers
             .iter()
@@ -109,6 +169,21 @@ pub fn svg(
             );
         }
     }
+    for sh in shapes_on_top {
+        for l in lines_of(&sh.geometry) {
+            let mut d = String::new();
+            for (i, (lon, lat)) in l.iter().enumerate() {
+                let (x, y) = px(*lon, *lat);
+                let _ = write!(d, "{}{x:.1},{y:.1}", if i == 0 { "M" } else { "L" });
+            }
+            let _ = write!(
+                out,
+                r#"<path class="map-shape map-shape-{}" d="{d}"><title>{}</title></path>"#,
+                sh.kind,
+                esc(&sh.label)
+            );
+        }
+    }
     for m in markers {
         if !(m.latitude.is_finite() && m.longitude.is_finite()) {
             continue;
@@ -149,5 +224,16 @@ mod tests {
         assert!(s.contains("A &lt;b&gt; &amp; &quot;c&quot;"));
         assert!(!s.contains("<b>"));
         assert_eq!(svg(&[], &[], "x", "y"), "");
+        let site = Shape {
+            geometry: json!({"type":"LineString","coordinates":[[7.02,51.02],[7.04,51.04]]}),
+            label: "Baustelle".into(),
+            kind: "current",
+        };
+        let s = svg_with_shapes(&d, &[site], &[], "Karte", "Liste");
+        assert!(s.contains("map-shape-current"));
+        assert_eq!(
+            centre_of(&json!({"type":"LineString","coordinates":[[7.0,51.0],[7.2,51.2]]})),
+            Some((51.1, 7.1))
+        );
     }
 }

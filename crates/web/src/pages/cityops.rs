@@ -106,6 +106,29 @@ fn district_options(names: &BTreeMap<i64, String>, selected: Option<i64>) -> Vec
         .collect()
 }
 
+/// The districts with shapes and markers as an SVG map (`key` names the map; `key-desc` says
+/// where its list is).
+async fn city_map(
+    state: &AppState,
+    ctx: &Ctx,
+    shapes: &[crate::map::Shape],
+    markers: &[crate::map::Marker],
+    key: &str,
+) -> WebResult<String> {
+    let districts: Vec<(String, serde_json::Value)> = platform::city::districts(&state.env)
+        .await?
+        .into_iter()
+        .map(|d| (d.name, d.geometry.0))
+        .collect();
+    Ok(crate::map::svg_with_shapes(
+        &districts,
+        shapes,
+        markers,
+        &state.i18n.t(ctx.lang, key),
+        &state.i18n.t(ctx.lang, &format!("{key}-desc")),
+    ))
+}
+
 fn day(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%d.%m.%Y").to_string()
 }
@@ -139,6 +162,34 @@ async fn public_page(
             }
         })
         .collect();
+    let shapes: Vec<crate::map::Shape> = works
+        .iter()
+        .flat_map(|w| {
+            let kind = if w.phase == "current" {
+                "current"
+            } else {
+                "planned"
+            };
+            let mut v = vec![crate::map::Shape {
+                geometry: w.geometry.clone(),
+                label: format!("{} ({})", w.title, w.street),
+                kind,
+            }];
+            if let Some(d) = &w.detour {
+                v.push(crate::map::Shape {
+                    geometry: d.clone(),
+                    label: format!(
+                        "{}: {}",
+                        w.title,
+                        state.i18n.t(ctx.lang, "cityops-has-detour")
+                    ),
+                    kind: "detour",
+                });
+            }
+            v
+        })
+        .collect();
+    let map = city_map(state, ctx, &shapes, &[], "cityops-map-roadworks").await?;
     let selected = form
         .get_attr("district")
         .ok()
@@ -147,6 +198,7 @@ async fn public_page(
         ctx,
         "cityops/roadworks.html",
         context! {
+            map => map,
             works => rows,
             districts => district_options(&names, selected),
             form => form,
@@ -611,10 +663,27 @@ pub(super) async fn public_parking(
 ) -> WebResult<Html<String>> {
     let names = district_names(&state).await?;
     let status = cityops::parking::status(&state.env).await?;
+    let markers: Vec<crate::map::Marker> = status
+        .iter()
+        .map(|s| crate::map::Marker {
+            latitude: s.parking.latitude,
+            longitude: s.parking.longitude,
+            label: match s.free {
+                Some(f) => format!("{}: {f}", s.parking.name),
+                None => s.parking.name.clone(),
+            },
+            kind: match s.free {
+                Some(0) => "fault",
+                Some(_) => "on",
+                None => "off",
+            },
+        })
+        .collect();
+    let map = city_map(&state, &ctx, &[], &markers, "cityops-map-parking").await?;
     state.page(
         &ctx,
         "cityops/parking.html",
-        context! { sites => parking_rows(&status, &names) },
+        context! { map => map, sites => parking_rows(&status, &names) },
     )
 }
 
@@ -763,9 +832,24 @@ pub(super) async fn public_traffic(
             }
         })
         .collect();
+    let places = cityops::traffic::locations(&state.env).await?;
+    let markers: Vec<crate::map::Marker> = states
+        .iter()
+        .filter_map(|s| {
+            let (lat, lon) = places.get(&s.station.id)?;
+            let congested = s.directions.iter().any(|d| d.congested);
+            Some(crate::map::Marker {
+                latitude: *lat,
+                longitude: *lon,
+                label: format!("{}: {}", s.station.name, s.station.segment),
+                kind: if congested { "fault" } else { "on" },
+            })
+        })
+        .collect();
+    let map = city_map(&state, &ctx, &[], &markers, "cityops-map-traffic").await?;
     state.page(
         &ctx,
         "cityops/traffic.html",
-        context! { segments => segments, split => split },
+        context! { map => map, segments => segments, split => split },
     )
 }

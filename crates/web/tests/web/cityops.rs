@@ -203,6 +203,9 @@ async fn public_page_and_feeds_without_personal_data() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Fernwärme") && page.body.contains("Hohe Straße"));
     assert_eq!(page.body.matches("<h1").count(), 1);
+    // A map with the site drawn, and the same works in the table.
+    assert!(page.body.contains("<svg class=\"map\"") && page.body.contains("map-shape-"));
+    assert!(page.body.contains("<table"));
     for (path, ctype) in [
         ("/api/v1/cityops/roadworks", "application/json"),
         ("/api/v1/cityops/roadworks.geojson", "application/geo+json"),
@@ -492,6 +495,7 @@ async fn parking_pages_api_and_authorisation() {
     let page = app.get("/parken").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Parkhaus Hohe Straße"));
+    assert!(page.body.contains("<svg class=\"map\"") && page.body.contains("map-marker "));
     assert_eq!(app.get("/staff/parken").await.status, StatusCode::SEE_OTHER);
     let resident = app.browser_as("anwohner", &[Role::Resident], &[]).await;
     assert_eq!(
@@ -661,4 +665,5 @@ async fn traffic_api_page_and_authorisation() {
     let page = app.get("/verkehr").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Zählstelle Hohe Straße") && page.body.contains("stadteinwärts"));
+    assert!(page.body.contains("<svg class=\"map\""));
 }
