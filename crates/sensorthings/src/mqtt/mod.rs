@@ -343,6 +343,9 @@ pub async fn create_many(env: &Env, items: &[Publication]) -> Vec<Result<Written
         let p = &items[0];
         return vec![create(env, &p.actor, &p.topic, &p.payload).await];
     }
+    if let Some(all) = create_bulk(env, items).await {
+        return all.into_iter().map(Ok).collect();
+    }
     let ready = items
         .iter()
         .all(|p| create_path(&p.topic).is_some() && !is_notification(&p.payload));
@@ -354,6 +357,147 @@ pub async fn create_many(env: &Env, items: &[Publication]) -> Vec<Result<Written
         out.push(create(env, &p.actor, &p.topic, &p.payload).await);
     }
     out
+}
+
+/// The components of the rows the bulk path writes.
+const BULK_COMPONENTS: [&str; 6] = [
+    "phenomenonTime",
+    "result",
+    "resultTime",
+    "resultQuality",
+    "validTime",
+    "parameters",
+];
+
+/// A message the bulk path can store as one data-array row: its Datastream and the row's
+/// values under [`BULK_COMPONENTS`]. `None` for anything else (MultiDatastreams, a
+/// FeatureOfInterest given or linked, deep inserts, unknown members, no result), which takes
+/// the ordinary path with its exact error messages.
+fn bulk_row(p: &Publication) -> Option<(i64, Vec<Value>)> {
+    let path = create_path(&p.topic)?;
+    let Value::Object(mut obj) = serde_json::from_slice::<Value>(&p.payload).ok()? else {
+        return None;
+    };
+    let stream: i64 = match path
+        .strip_prefix("/Datastreams(")
+        .and_then(|r| r.strip_suffix(")/Observations"))
+    {
+        Some(id) if !obj.contains_key("Datastream") => id.parse().ok()?,
+        Some(_) => return None,
+        None if path == "/Observations" => {
+            let d = obj.remove("Datastream")?;
+            let d = d.as_object()?;
+            if d.len() != 1 {
+                return None;
+            }
+            d.get("@iot.id")?.as_i64()?
+        }
+        None => return None,
+    };
+    if !obj.contains_key("result") || obj.keys().any(|k| !BULK_COMPONENTS.contains(&k.as_str())) {
+        return None;
+    }
+    Some((
+        stream,
+        BULK_COMPONENTS
+            .iter()
+            .map(|c| obj.remove(*c).unwrap_or(Value::Null))
+            .collect(),
+    ))
+}
+
+/// All messages through the CreateObservations bulk insert, in one transaction: runs of
+/// messages by the same client identity become one request, grouped by Datastream. `None`
+/// when a message does not fit the bulk path or any row fails (nothing is committed then).
+async fn create_bulk(env: &Env, items: &[Publication]) -> Option<Vec<Written>> {
+    let rows: Vec<(i64, Vec<Value>)> = items.iter().map(bulk_row).collect::<Option<_>>()?;
+    let tx = env.db.begin().await.ok()?;
+    let shared = crate::conn::Shared::new(tx);
+    let mut out: Vec<Written> = Vec::with_capacity(items.len());
+    let mut i = 0;
+    while i < items.len() {
+        let mut j = i + 1;
+        while j < items.len() && items[j].actor.principal == items[i].actor.principal {
+            j += 1;
+        }
+        // Groups per Datastream in the order they first appear; each message's place in them.
+        let mut groups: Vec<(i64, Vec<Value>)> = Vec::new();
+        let mut place = Vec::with_capacity(j - i);
+        for (stream, row) in &rows[i..j] {
+            let g = match groups.iter().position(|g| g.0 == *stream) {
+                Some(g) => g,
+                None => {
+                    groups.push((*stream, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            place.push((g, groups[g].1.len()));
+            groups[g].1.push(Value::Array(row.clone()));
+        }
+        let body = Value::Array(
+            groups
+                .iter()
+                .map(|(s, r)| {
+                    json!({ "Datastream": { "@iot.id": s }, "components": BULK_COMPONENTS, "dataArray": r })
+                })
+                .collect(),
+        );
+        let w = crate::data_array::create_observations(
+            env,
+            &items[i].actor,
+            crate::conn::Conn::Tx(&shared),
+            body.to_string().as_bytes(),
+        )
+        .await
+        .ok()?;
+        let Reply::Json {
+            body: Value::Array(links),
+            ..
+        } = w.reply
+        else {
+            return None;
+        };
+        let mut offset = Vec::with_capacity(groups.len());
+        let mut acc = 0;
+        for (_, r) in &groups {
+            offset.push(acc);
+            acc += r.len();
+        }
+        // Changes other than the new Observations (a derived FeatureOfInterest) go with the
+        // first message of the run.
+        let mut others: Vec<Change> = w
+            .changes
+            .iter()
+            .filter(|c| c.kind != Kind::Observation)
+            .cloned()
+            .collect();
+        for (g, k) in place {
+            let link = links.get(offset[g] + k)?.as_str()?.to_string();
+            let id: i64 = link
+                .rsplit_once("Observations(")?
+                .1
+                .strip_suffix(')')?
+                .parse()
+                .ok()?;
+            let mut changes = std::mem::take(&mut others);
+            changes.push(Change {
+                kind: Kind::Observation,
+                id,
+                op: ChangeOp::Created,
+            });
+            out.push(Written {
+                reply: Reply::Json {
+                    status: 201,
+                    body: json!({ "@iot.id": id, "@iot.selfLink": link }),
+                    location: Some(link),
+                },
+                changes,
+            });
+        }
+        i = j;
+    }
+    shared.into_inner()?.commit().await.ok()?;
+    Some(out)
 }
 
 /// All messages in one transaction; `None` if any of them (or the commit) fails.
@@ -441,5 +585,75 @@ async fn snapshot(env: &Env, kind: Kind, id: i64) -> Option<serde_json::Map<Stri
             ..
         }) => Some(m),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(topic: &str, payload: Value) -> Publication {
+        Publication {
+            actor: Actor::default(),
+            topic: topic.into(),
+            payload: payload.to_string().into_bytes(),
+        }
+    }
+
+    #[test]
+    fn simple_observations_take_the_bulk_path() {
+        let (s, row) = bulk_row(&p(
+            "v1.1/Datastreams(7)/Observations",
+            json!({ "result": 21.5, "phenomenonTime": "2026-12-06T10:00:00Z" }),
+        ))
+        .unwrap();
+        assert_eq!(s, 7);
+        assert_eq!(row[0], json!("2026-12-06T10:00:00Z"));
+        assert_eq!(row[1], json!(21.5));
+        assert!(row[2..].iter().all(Value::is_null));
+        let (s, _) = bulk_row(&p(
+            "v1.1/Observations",
+            json!({ "result": 1, "Datastream": { "@iot.id": 3 } }),
+        ))
+        .unwrap();
+        assert_eq!(s, 3);
+    }
+
+    #[test]
+    fn everything_else_takes_the_ordinary_path() {
+        for (topic, body) in [
+            (
+                "v1.1/Datastreams(7)/Observations",
+                json!({ "phenomenonTime": "2026-12-06T10:00:00Z" }),
+            ),
+            (
+                "v1.1/Datastreams(7)/Observations",
+                json!({ "result": 1, "FeatureOfInterest": { "@iot.id": 1 } }),
+            ),
+            (
+                "v1.1/Datastreams(7)/Observations",
+                json!({ "result": 1, "Datastream": { "@iot.id": 8 } }),
+            ),
+            ("v1.1/Observations", json!({ "result": 1 })),
+            (
+                "v1.1/Observations",
+                json!({ "result": 1, "Datastream": { "name": "new" } }),
+            ),
+            (
+                "v1.1/MultiDatastreams(2)/Observations",
+                json!({ "result": [1, 2] }),
+            ),
+            (
+                "v1.1/Datastreams(7)/Observations",
+                json!({ "result": 1, "colour": "red" }),
+            ),
+            ("v1.1/Datastreams(7)/Observations", json!([1, 2])),
+            ("v1.1/Things", json!({ "result": 1 })),
+        ] {
+            assert!(
+                bulk_row(&p(topic, body.clone())).is_none(),
+                "{topic} {body}"
+            );
+        }
     }
 }
