@@ -14,6 +14,7 @@ pub mod migrations;
 mod migrations_cityops;
 mod migrations_energy;
 mod migrations_lighting;
+mod migrations_services;
 mod migrations_sta;
 pub mod migrations_sta_extras;
 pub mod sqlite_geo;
@@ -27,6 +28,7 @@ pub mod energy;
 pub mod feedback;
 pub mod lighting;
 pub mod mail;
+pub mod services;
 pub mod settings;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -46,6 +48,8 @@ use std::time::Duration;
 
 pub use cells::{Cell, Cells};
 pub use sea_query;
+/// A JSON column value (read as `row.field.0`, written with `Json(value)`).
+pub use sqlx::types::Json;
 
 /// Which SQL dialect a database speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

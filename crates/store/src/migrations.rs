@@ -68,6 +68,16 @@ pub fn all() -> Vec<Migration> {
             name: "energy",
             steps: crate::migrations_energy::m0320_energy,
         },
+        Migration {
+            version: 400,
+            name: "services_catalog",
+            steps: crate::migrations_services::m0400_catalog,
+        },
+        Migration {
+            version: 410,
+            name: "services_appointments",
+            steps: crate::migrations_services::m0410_appointments,
+        },
     ]
 }
 
@@ -124,6 +134,14 @@ pub const TABLES: &[&str] = &[
     // Building energy (migration 320)
     "energy_buildings",
     "energy_meters",
+    // Citizen services (migrations 400–499)
+    "svc_services",
+    "svc_offices",
+    "svc_office_services",
+    "svc_closed_days",
+    "svc_appointments",
+    "svc_slot_claims",
+    "svc_tickets",
 ];
 
 /// Lock key for migrations on PostgreSQL ("stadtkern" on a phone keypad, roughly).

@@ -1,0 +1,256 @@
+//! The demo city's service catalog: common services of a German city hall on the demo org
+//! units. LeiKa keys follow the catalog's 14-digit form; the texts are our own.
+
+use crate::catalog::{self, ServiceInput};
+use kern::Result;
+use platform::{Actor, Env};
+
+pub const SEEDER: platform::demo::Seeder = platform::demo::Seeder {
+    name: "services",
+    run: |env| Box::pin(seed(env)),
+};
+
+#[allow(clippy::too_many_arguments)]
+fn s(
+    leika: &str,
+    name: &str,
+    description: &str,
+    documents: &[&str],
+    fee: (&str, Option<i64>),
+    legal: &[&str],
+    time: &str,
+    online: bool,
+    unit: &str,
+    keywords: &str,
+    minutes: i64,
+) -> ServiceInput {
+    ServiceInput {
+        leika: leika.into(),
+        name: name.into(),
+        description: description.into(),
+        documents: documents.iter().map(|d| d.to_string()).collect(),
+        fee_text: fee.0.into(),
+        fee_cents: fee.1,
+        legal_basis: legal.iter().map(|d| d.to_string()).collect(),
+        processing_time: time.into(),
+        online,
+        in_person: true,
+        org_unit: Some(unit.into()),
+        keywords: keywords.into(),
+        duration_min: Some(minutes),
+    }
+}
+
+/// The demo services.
+pub fn services() -> Vec<ServiceInput> {
+    vec![
+        s(
+            "99102013001000",
+            "Personalausweis beantragen",
+            "Deutsche ab 16 Jahren müssen einen gültigen Personalausweis oder Reisepass besitzen. Den Antrag stellen Sie persönlich im Bürgerdienst; Fingerabdrücke werden vor Ort erfasst.",
+            &[
+                "Bisheriger Personalausweis oder Reisepass",
+                "Ein aktuelles biometrisches Lichtbild",
+                "Bei Namensänderung: Urkunde",
+            ],
+            ("37,00 Euro; unter 24 Jahren 22,80 Euro", Some(3700)),
+            &[
+                "Personalausweisgesetz (PAuswG)",
+                "Personalausweisgebührenverordnung (PAuswGebV)",
+            ],
+            "etwa 3 bis 4 Wochen",
+            false,
+            "buergerdienste",
+            "Ausweis Perso Identitätskarte eID",
+            20,
+        ),
+        s(
+            "99102013002000",
+            "Reisepass beantragen",
+            "Für Reisen in viele Länder außerhalb der EU brauchen Sie einen Reisepass. Beantragen Sie ihn persönlich; für Kinder gibt es den Kinderreisepass.",
+            &[
+                "Bisheriger Pass oder Personalausweis",
+                "Ein aktuelles biometrisches Lichtbild",
+            ],
+            ("70,00 Euro; unter 24 Jahren 37,50 Euro", Some(7000)),
+            &["Passgesetz (PassG)", "Passverordnung (PassV)"],
+            "etwa 4 bis 6 Wochen",
+            false,
+            "buergerdienste",
+            "Pass Ausreise Kinderreisepass",
+            20,
+        ),
+        s(
+            "99115001001000",
+            "Wohnsitz anmelden",
+            "Wer in eine Wohnung einzieht, meldet sich innerhalb von zwei Wochen an. Die Anmeldung ist online mit der Online-Ausweisfunktion oder persönlich möglich.",
+            &[
+                "Personalausweis oder Reisepass",
+                "Wohnungsgeberbestätigung des Vermieters",
+            ],
+            ("gebührenfrei", Some(0)),
+            &["Bundesmeldegesetz (BMG) § 17"],
+            "sofort",
+            true,
+            "buergerdienste",
+            "Anmeldung Ummeldung Umzug Meldebescheinigung",
+            15,
+        ),
+        s(
+            "99115005001000",
+            "Meldebescheinigung ausstellen",
+            "Die Meldebescheinigung bestätigt Ihre Wohnanschrift, etwa für Behörden oder den Arbeitgeber.",
+            &["Personalausweis oder Reisepass"],
+            ("10,00 Euro", Some(1000)),
+            &["Bundesmeldegesetz (BMG) § 18"],
+            "sofort",
+            true,
+            "buergerdienste",
+            "Wohnsitzbescheinigung Meldebestätigung",
+            10,
+        ),
+        s(
+            "99034002001000",
+            "Führungszeugnis beantragen",
+            "Ein Führungszeugnis brauchen Sie etwa für Arbeitgeber oder ehrenamtliche Tätigkeiten mit Kindern. Es wird vom Bundesamt für Justiz ausgestellt.",
+            &["Personalausweis oder Reisepass"],
+            ("13,00 Euro", Some(1300)),
+            &["Bundeszentralregistergesetz (BZRG) § 30"],
+            "etwa 2 Wochen",
+            true,
+            "buergerdienste",
+            "polizeiliches Führungszeugnis erweitertes",
+            10,
+        ),
+        s(
+            "99058001001000",
+            "Bewohnerparkausweis beantragen",
+            "Anwohnerinnen und Anwohner in Bewohnerparkzonen können einen Parkausweis für ihr Fahrzeug erhalten. Er gilt ein Jahr in der eigenen Zone.",
+            &[
+                "Fahrzeugschein (Zulassungsbescheinigung Teil I)",
+                "Bei Firmen- oder Leihwagen: Nutzungsbestätigung",
+            ],
+            ("120,00 Euro je Jahr", Some(12000)),
+            &[
+                "Straßenverkehrsgesetz (StVG) § 6a",
+                "Bewohnerparkgebührenordnung der Stadt",
+            ],
+            "etwa 1 Woche",
+            true,
+            "ordnungsamt",
+            "Anwohnerparken Anwohnerparkausweis Parkausweis Parkplakette",
+            15,
+        ),
+        s(
+            "99108001001000",
+            "Hundesteuer an- und abmelden",
+            "Wer in der Stadt einen Hund hält, meldet ihn innerhalb von zwei Wochen zur Hundesteuer an und erhält eine Hundesteuermarke. Bei Abgabe oder Tod des Hundes melden Sie ihn ab.",
+            &[
+                "Bei Abmeldung: Nachweis über Abgabe oder Tod",
+                "Für gefährliche Hunde: Erlaubnis nach Landeshundegesetz",
+            ],
+            ("Steuer je Jahr: 156,00 Euro für den ersten Hund", None),
+            &[
+                "Kommunalabgabengesetz NRW (KAG NRW)",
+                "Hundesteuersatzung der Stadt",
+            ],
+            "etwa 2 Wochen",
+            true,
+            "stadtkaemmerei",
+            "Hund Hundemarke Steuermarke Hundeanmeldung",
+            10,
+        ),
+        s(
+            "99012016001000",
+            "Sperrmüllabholung anmelden",
+            "Sperrige Abfälle wie Möbel und Matratzen holt die Stadtreinigung nach Anmeldung vor Ihrer Haustür ab; zweimal im Jahr kostenlos.",
+            &[],
+            ("zweimal im Jahr gebührenfrei, danach 50,00 Euro", Some(0)),
+            &[
+                "Kreislaufwirtschaftsgesetz (KrWG)",
+                "Abfallsatzung der Stadt",
+            ],
+            "Abholtermin innerhalb von 3 Wochen",
+            true,
+            "umweltamt",
+            "Sperrmüll Möbel Entsorgung Abholung Sperrgut",
+            10,
+        ),
+        s(
+            "99050012104000",
+            "Baugenehmigung beantragen",
+            "Für die Errichtung, Änderung oder Nutzungsänderung baulicher Anlagen brauchen Sie in der Regel eine Baugenehmigung. Den Bauantrag reicht eine bauvorlageberechtigte Person ein.",
+            &[
+                "Bauantragsformular",
+                "Lageplan",
+                "Bauzeichnungen",
+                "Baubeschreibung",
+                "Standsicherheitsnachweis",
+            ],
+            ("nach Baukosten, mindestens 100,00 Euro", None),
+            &["Landesbauordnung NRW (BauO NRW 2018) § 64"],
+            "3 Monate nach Vollständigkeit",
+            true,
+            "stadtplanung",
+            "Bauantrag bauen Anbau Garage",
+            30,
+        ),
+        s(
+            "99058005001000",
+            "Sondernutzung öffentlicher Straßen beantragen",
+            "Wer eine Straße über den Gemeingebrauch hinaus nutzt, etwa für einen Umzugswagen, ein Gerüst oder Außengastronomie, braucht eine Sondernutzungserlaubnis.",
+            &["Lageplan mit der genutzten Fläche", "Zeitraum der Nutzung"],
+            ("nach Fläche und Dauer, ab 25,00 Euro", None),
+            &[
+                "Straßen- und Wegegesetz NRW (StrWG NRW) § 18",
+                "Sondernutzungssatzung der Stadt",
+            ],
+            "etwa 2 Wochen",
+            true,
+            "tiefbauamt",
+            "Halteverbot Umzug Gerüst Container Außengastronomie",
+            15,
+        ),
+        s(
+            "99072001001000",
+            "Gewerbe anmelden",
+            "Wer ein Gewerbe beginnt, zeigt es beim Gewerbeamt an. Die Anmeldung geht online oder persönlich.",
+            &[
+                "Personalausweis oder Reisepass",
+                "Bei Handwerk: Eintragung in die Handwerksrolle",
+                "Bei erlaubnispflichtigem Gewerbe: Erlaubnis",
+            ],
+            ("26,00 Euro", Some(2600)),
+            &["Gewerbeordnung (GewO) § 14"],
+            "sofort",
+            true,
+            "ordnungsamt",
+            "Gewerbeanmeldung Selbstständigkeit Firma gründen",
+            20,
+        ),
+        s(
+            "99108015001000",
+            "Kita-Platz anfragen",
+            "Eltern melden den Betreuungsbedarf für Kinder ab einem Jahr über die Kita-Platzvergabe der Stadt an.",
+            &["Geburtsurkunde oder Meldebescheinigung des Kindes"],
+            ("gebührenfrei (Elternbeiträge nach Einkommen)", Some(0)),
+            &[
+                "Sozialgesetzbuch VIII § 24",
+                "Kinderbildungsgesetz NRW (KiBiz)",
+            ],
+            "Zusage in der Regel bis zum Frühjahr",
+            true,
+            "buergerdienste",
+            "Kindergarten Kindertagesstätte Betreuung",
+            15,
+        ),
+    ]
+}
+
+async fn seed(env: &Env) -> Result<()> {
+    let actor = Actor::system();
+    for s in services() {
+        catalog::create(env, &actor, s).await?;
+    }
+    Ok(())
+}
