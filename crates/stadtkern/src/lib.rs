@@ -253,6 +253,7 @@ pub fn demo_seeders() -> Vec<platform::demo::Seeder> {
         cityops::demo::SEEDER,
         cityops::lighting::demo::SEEDER,
         cityops::energy_demo::SEEDER,
+        services::demo::SEEDER,
     ]
 }
 

@@ -17,6 +17,7 @@ mod energy;
 mod feedback;
 mod identity;
 mod lighting;
+mod services;
 
 use crate::error::WebError;
 use crate::{AppState, WebResult};
@@ -39,6 +40,7 @@ pub const PARTS: &[fn() -> openapi::OpenApi] = &[
     cityops::CityopsApi::openapi,
     lighting::LightingApi::openapi,
     energy::EnergyApi::openapi,
+    services::ServicesApi::openapi,
 ];
 
 /// The name of the bearer security scheme every protected operation refers to.
@@ -55,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .merge(cityops::router())
         .merge(lighting::router())
         .merge(energy::router())
+        .merge(services::router())
 }
 
 /// The whole OpenAPI 3.1 document: the common frame plus every part in [`PARTS`].

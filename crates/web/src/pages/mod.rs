@@ -7,6 +7,7 @@ mod energy;
 mod legal;
 mod lighting;
 mod oidc;
+mod services;
 
 use crate::ctx::Ctx;
 use crate::error::WebResult;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(cityops::router())
         .merge(lighting::router())
         .merge(energy::router())
+        .merge(services::router())
 }
 
 /// A cookie set by the server for the browser only.
@@ -98,7 +100,7 @@ struct Module {
 const MODULES: &[Module] = &[
     Module {
         key: "module-services",
-        href: None,
+        href: Some("/leistungen"),
     },
     Module {
         key: "module-reports",

@@ -8,6 +8,7 @@ mod foundation;
 mod lighting;
 mod mqtt;
 mod oidc;
+mod services;
 mod sta;
 mod sta_conformance;
 mod sta_extras;
