@@ -68,6 +68,9 @@ const PUBLIC_PAGES = [
   },
   { name: 'street-lighting energy', path: '/licht/energie', status: 200 },
   { name: 'building energy', path: '/energie', status: 200 },
+  { name: 'service catalog', path: '/leistungen', status: 200, forms: ['form[action="/leistungen"]'] },
+  { name: 'service search', path: '/leistungen?q=Hundesteuer', status: 200, forms: ['form[action="/leistungen"]'] },
+  { name: 'service page', path: '/leistungen/1', status: 200 },
   { name: 'privacy', path: '/datenschutz', status: 200 },
   { name: 'accessibility statement', path: '/barrierefreiheit', status: 200, forms: ['main form'] },
   {
@@ -94,6 +97,13 @@ const SIGNED_IN_PAGES = [
   { name: 'energy management', path: '/staff/energie', status: 200, forms: ['form[action="/staff/energie/gebaeude"]'] },
   { name: 'energy meter form', path: '/staff/energie?neu=meter', status: 200, forms: ['form[action="/staff/energie/zaehler"]'] },
   { name: 'emission factors form', path: '/staff/energie?neu=factors', status: 200, forms: ['form[action="/staff/energie/faktoren"]'] },
+  { name: 'service catalog (staff)', path: '/staff/leistungen', status: 200, forms: ['form[action="/staff/leistungen/import"]'] },
+  { name: 'new service form', path: '/staff/leistungen/neu', status: 200, forms: ['form[action="/staff/leistungen"]'] },
+  { name: 'service edit form', path: '/staff/leistungen/1', status: 200, forms: ['form[action="/staff/leistungen/1"]'] },
+  {
+    name: 'new service error (empty form)', path: '/staff/leistungen/neu', status: 400, errorSummary: true, forms: ['form[action="/staff/leistungen"]'],
+    submit: { form: 'form[action="/staff/leistungen"]', fill: () => ({}) },
+  },
   { name: 'lighting calendar override', path: '/staff/licht/schaltplaene?neu=override', status: 200, forms: ['form[action="/staff/licht/ausnahmen"]'] },
 ];
 const MAX_ADMIN_SUBPAGES = 30;

@@ -2,6 +2,7 @@
 //! (SQLite by default, or PostgreSQL).
 
 mod catalog;
+mod robustness;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kern::auth::{TokenPrincipal, UserPrincipal};
