@@ -8,6 +8,7 @@
 //!   parts as they join.
 //! - [`demo`]: the demo city's catalog.
 
+pub mod appointments;
 pub mod camt;
 pub mod catalog;
 pub mod demo;

@@ -1,6 +1,7 @@
 //! The citizen-services rules without HTTP, on the test database of `STADTKERN_TEST_DATABASE`
 //! (SQLite by default, or PostgreSQL).
 
+mod appointments;
 mod catalog;
 mod robustness;
 
@@ -14,7 +15,7 @@ use store::testing::TestDb;
 pub struct T {
     pub _tdb: TestDb,
     pub env: Env,
-    pub _clock: Arc<ManualClock>,
+    pub clock: Arc<ManualClock>,
 }
 
 pub fn t0() -> DateTime<Utc> {
@@ -82,7 +83,7 @@ pub async fn setup() -> T {
     T {
         _tdb: tdb,
         env,
-        _clock: clock,
+        clock,
     }
 }
 
