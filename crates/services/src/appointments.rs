@@ -881,7 +881,7 @@ pub async fn display(env: &Env, office_id: i64, limit: usize) -> Result<Vec<Call
                 })
             }),
     );
-    calls.sort_by(|a, b| b.at.cmp(&a.at));
+    calls.sort_by_key(|c| std::cmp::Reverse(c.at));
     calls.truncate(limit);
     Ok(calls)
 }
