@@ -71,6 +71,10 @@ const PUBLIC_PAGES = [
   { name: 'service catalog', path: '/leistungen', status: 200, forms: ['form[action="/leistungen"]'] },
   { name: 'service search', path: '/leistungen?q=Hundesteuer', status: 200, forms: ['form[action="/leistungen"]'] },
   { name: 'service page', path: '/leistungen/1', status: 200 },
+  { name: 'appointment booking', path: '/termine', status: 200, forms: ['form[action="/termine"]'] },
+  { name: 'appointment times', path: '/termine?wahl=1:1', status: 200, forms: ['form[action="/termine"]'] },
+  { name: 'manage an appointment', path: '/termine/verwalten', status: 200, forms: ['form[action="/termine/verwalten"]'] },
+  { name: 'call display', path: '/termine/aufruf/1', status: 200 },
   { name: 'privacy', path: '/datenschutz', status: 200 },
   { name: 'accessibility statement', path: '/barrierefreiheit', status: 200, forms: ['main form'] },
   {
@@ -97,6 +101,7 @@ const SIGNED_IN_PAGES = [
   { name: 'energy management', path: '/staff/energie', status: 200, forms: ['form[action="/staff/energie/gebaeude"]'] },
   { name: 'energy meter form', path: '/staff/energie?neu=meter', status: 200, forms: ['form[action="/staff/energie/zaehler"]'] },
   { name: 'emission factors form', path: '/staff/energie?neu=factors', status: 200, forms: ['form[action="/staff/energie/faktoren"]'] },
+  { name: 'appointments day view (staff)', path: '/staff/termine', status: 200, forms: ['form[action="/staff/termine/wartenummer"]'] },
   { name: 'service catalog (staff)', path: '/staff/leistungen', status: 200, forms: ['form[action="/staff/leistungen/import"]'] },
   { name: 'new service form', path: '/staff/leistungen/neu', status: 200, forms: ['form[action="/staff/leistungen"]'] },
   { name: 'service edit form', path: '/staff/leistungen/1', status: 200, forms: ['form[action="/staff/leistungen/1"]'] },

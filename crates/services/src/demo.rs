@@ -1,6 +1,7 @@
 //! The demo city's service catalog: common services of a German city hall on the demo org
 //! units. LeiKa keys follow the catalog's 14-digit form; the texts are our own.
 
+use crate::appointments::{self, NewOffice, Opening};
 use crate::catalog::{self, ServiceInput};
 use kern::Result;
 use platform::{Actor, Env};
@@ -247,10 +248,67 @@ pub fn services() -> Vec<ServiceInput> {
     ]
 }
 
+fn week(from: &str, to: &str, thursday_to: &str) -> Vec<Opening> {
+    (1..=5)
+        .map(|d| Opening {
+            weekday: d,
+            open: from.into(),
+            close: if d == 4 { thursday_to } else { to }.into(),
+        })
+        .collect()
+}
+
 async fn seed(env: &Env) -> Result<()> {
     let actor = Actor::system();
+    let mut ids = std::collections::BTreeMap::new();
     for s in services() {
-        catalog::create(env, &actor, s).await?;
+        let leika = s.leika.clone();
+        ids.insert(leika, catalog::create(env, &actor, s).await?);
+    }
+    // Two offices with appointments: the citizens' office and the public-order service centre.
+    let offices = [
+        (
+            "buergerdienste",
+            "Bürgerbüro Mitte",
+            3,
+            10,
+            week("08:00", "16:00", "18:00"),
+            vec![
+                ("99102013001000", 20),
+                ("99102013002000", 20),
+                ("99115001001000", 10),
+                ("99115005001000", 10),
+                ("99034002001000", 10),
+            ],
+        ),
+        (
+            "ordnungsamt",
+            "Servicecenter Ordnungsamt",
+            2,
+            15,
+            week("08:00", "14:00", "14:00"),
+            vec![("99058001001000", 15), ("99072001001000", 30)],
+        ),
+    ];
+    for (unit, name, counters, slot, opening, offered) in offices {
+        let o = appointments::create_office(
+            env,
+            &actor,
+            NewOffice {
+                org_unit: unit.into(),
+                name: name.into(),
+                address: String::new(),
+                counters,
+                slot_min: slot,
+                opening,
+            },
+        )
+        .await?;
+        for (leika, minutes) in offered {
+            if let Some(id) = ids.get(leika) {
+                appointments::offer(env, &actor, o, *id, minutes).await?;
+            }
+        }
     }
     Ok(())
 }

@@ -326,6 +326,10 @@ async fn serve(cfg: Config, demo: bool) -> Result<(), Failure> {
             if let Err(e) = platform::sessions::purge(&housekeeping).await {
                 tracing::warn!(error = %e, "housekeeping failed");
             }
+            // Appointment reminders a day ahead (each once, whichever replica runs first).
+            if let Err(e) = services::appointments::send_reminders(&housekeeping).await {
+                tracing::warn!(error = %e, "appointment reminders failed");
+            }
         }
     });
     let mailer = env.clone();

@@ -1,6 +1,7 @@
 //! HTML pages. Each handler: extract -> call the domain -> render.
 
 pub mod admin;
+mod appointments;
 mod auth;
 mod cityops;
 mod energy;
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .merge(lighting::router())
         .merge(energy::router())
         .merge(services::router())
+        .merge(appointments::router())
 }
 
 /// A cookie set by the server for the browser only.

@@ -2,6 +2,7 @@
 
 mod admin;
 mod api;
+mod appointments;
 mod cityops;
 mod energy;
 mod foundation;
