@@ -289,6 +289,11 @@ pub async fn close_day(
     tx.commit().await
 }
 
+/// Every (office, service, duration) offer, read once.
+pub async fn offers(env: &Env) -> Result<Vec<store::services::OfficeService>> {
+    store::services::office_services(&env.db).await
+}
+
 /// The duration of a service at an office, if it is offered there.
 pub async fn duration(env: &Env, office_id: i64, service_id: i64) -> Result<Option<i64>> {
     Ok(store::services::office_services(&env.db)

@@ -59,34 +59,24 @@ async fn display_script() -> Response {
         .into_response()
 }
 
-/// Offered (office, service) pairs for the selection list.
+/// Offered (office, service) pairs for the selection list: offices, catalog and offers are
+/// each read once.
 async fn choices(state: &AppState) -> WebResult<Vec<Value>> {
     let offices = appt::offices(&state.env).await?;
     let services = services::catalog::list(&state.env).await?;
+    let offers = appt::offers(&state.env).await?;
     let mut out = Vec::new();
     for o in &offices {
-        for x in store_pairs(state).await?.iter().filter(|x| x.0 == o.id) {
-            if let Some(s) = services.iter().find(|s| s.id == x.1) {
+        for x in offers.iter().filter(|x| x.office_id == o.id) {
+            if let Some(s) = services.iter().find(|s| s.id == x.service_id) {
                 out.push(context! {
                     value => format!("{}:{}", o.id, s.id),
-                    label => format!("{} – {} ({} min)", s.name, o.name, x.2),
+                    label => format!("{} – {} ({} min)", s.name, o.name, x.duration_min),
                 });
             }
         }
     }
     Ok(out)
-}
-
-async fn store_pairs(state: &AppState) -> WebResult<Vec<(i64, i64, i64)>> {
-    let mut v = Vec::new();
-    for o in appt::offices(&state.env).await? {
-        for s in services::catalog::list(&state.env).await? {
-            if let Some(d) = appt::duration(&state.env, o.id, s.id).await? {
-                v.push((o.id, s.id, d));
-            }
-        }
-    }
-    Ok(v)
 }
 
 fn pair(s: &str) -> Option<(i64, i64)> {
