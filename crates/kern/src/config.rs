@@ -33,6 +33,43 @@ pub struct Config {
     pub sta: StaConfig,
     pub mqtt: MqttConfig,
     pub mail: MailConfig,
+    pub payment: PaymentConfig,
+}
+
+/// Fees of citizen services: the city's account for bank transfers (GiroCode invoices) and the
+/// online-payment provider (a REST interface in the shape of XBezahldienste).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentConfig {
+    /// Payee named on invoices and in the GiroCode (at most 70 characters).
+    pub creditor_name: String,
+    pub iban: String,
+    pub bic: String,
+    /// Base URL of the online-payment provider. Unset: online payment is offered only when the
+    /// built-in simulator is switched on, and then goes to the simulator.
+    pub provider_url: Option<String>,
+    /// The city's originator id and end point id at the provider.
+    pub originator_id: String,
+    pub endpoint_id: String,
+    /// Bearer token for the provider (set it through the environment, not in a shared file).
+    pub provider_key: Option<String>,
+    /// Serves the provider simulator at `/paysim` (for the demo and tests; never in production).
+    pub simulator: bool,
+}
+
+impl Default for PaymentConfig {
+    fn default() -> Self {
+        PaymentConfig {
+            creditor_name: "Stadtkasse Musterstadt".into(),
+            iban: "DE02120300000000202051".into(),
+            bic: "BYLADEM1001".into(),
+            provider_url: None,
+            originator_id: "stadtkern".into(),
+            endpoint_id: "gebuehren".into(),
+            provider_key: None,
+            simulator: false,
+        }
+    }
 }
 
 /// Outgoing e-mail. Mails are queued in the database (`mail_outbox`) inside the transaction that
@@ -135,6 +172,9 @@ pub struct CityConfig {
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Largest file upload (a multipart form: attachments of online applications, imports), in
+    /// bytes; never less than `body_limit_bytes`.
+    pub upload_limit_bytes: usize,
     /// Requests per minute one client address may send to public write endpoints.
     pub public_writes_per_minute: u32,
     /// Seconds a request may take before it is answered with 503.
@@ -221,6 +261,7 @@ impl Default for Config {
             sta: StaConfig::default(),
             mqtt: MqttConfig::default(),
             mail: MailConfig::default(),
+            payment: PaymentConfig::default(),
         }
     }
 }
@@ -239,10 +280,18 @@ impl Default for CityConfig {
     }
 }
 
+impl HttpConfig {
+    /// The limit for multipart uploads (at least the general body limit).
+    pub fn upload_limit(&self) -> usize {
+        self.upload_limit_bytes.max(self.body_limit_bytes)
+    }
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             body_limit_bytes: 2 * 1024 * 1024,
+            upload_limit_bytes: 25 * 1024 * 1024,
             public_writes_per_minute: 30,
             request_timeout_secs: 30,
             trusted_proxies: Vec::new(),
@@ -320,6 +369,20 @@ impl Config {
         }
         if !self.mail.from.contains('@') {
             inv.push("mail.from", "must contain an e-mail address");
+        }
+        if let Some(url) = &self.payment.provider_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            inv.push(
+                "payment.provider_url",
+                "must start with http:// or https://",
+            );
+        }
+        if self.payment.creditor_name.trim().is_empty() || self.payment.iban.trim().is_empty() {
+            inv.push(
+                "payment",
+                "creditor_name and iban are needed for invoices of citizen services",
+            );
         }
         if self.mail.max_attempts < 1 {
             inv.push("mail.max_attempts", "must be at least 1");

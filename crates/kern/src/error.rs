@@ -35,6 +35,9 @@ pub enum Error {
     /// The request or an upload is larger than allowed.
     #[error("{0}")]
     TooLarge(String),
+    /// A service this one depends on (a payment provider, say) cannot be reached; retry later.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something failed that the caller cannot fix.
     #[error("internal error: {0}")]
     Internal(String),

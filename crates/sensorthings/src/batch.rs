@@ -62,6 +62,7 @@ pub fn status_of(e: &Error) -> u16 {
         Error::Conflict(_) => 409,
         Error::TooManyRequests { .. } => 429,
         Error::TooLarge(_) => 413,
+        Error::Unavailable(_) => 503,
         Error::Internal(_) => 500,
     }
 }

@@ -10,9 +10,14 @@
 
 pub mod appointments;
 pub mod camt;
+pub mod cases;
 pub mod catalog;
 pub mod demo;
 pub mod epc;
+pub mod forms;
+pub mod payments;
+pub mod payprovider;
+pub mod pdf;
 pub mod search;
 pub mod xdomea;
 pub mod xzufi;

@@ -73,6 +73,10 @@ pub fn demo_defaults(cfg: &mut Config) {
             phone: "+49 231 50-0".into(),
         };
     }
+    // The demo takes online payments through the built-in provider simulator.
+    if cfg.payment.provider_url.is_none() {
+        cfg.payment.simulator = true;
+    }
 }
 
 /// Opens the database of the configured instance and migrates it.
@@ -329,6 +333,15 @@ async fn serve(cfg: Config, demo: bool) -> Result<(), Failure> {
             // Appointment reminders a day ahead (each once, whichever replica runs first).
             if let Err(e) = services::appointments::send_reminders(&housekeeping).await {
                 tracing::warn!(error = %e, "appointment reminders failed");
+            }
+            // Case deadlines reached, and closed cases whose retention period has ended.
+            if let Err(e) = services::cases::remind_deadlines(&housekeeping).await {
+                tracing::warn!(error = %e, "case deadline reminders failed");
+            }
+            match services::cases::delete_expired(&housekeeping).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(cases = n, "deleted cases after their retention period"),
+                Err(e) => tracing::warn!(error = %e, "retention deletion failed"),
             }
         }
     });

@@ -22,6 +22,7 @@ pub mod sqlite_geo;
 pub mod accounts;
 pub mod audit;
 pub mod backup;
+pub mod cases;
 pub mod city;
 pub mod cityops;
 pub mod energy;

@@ -78,6 +78,11 @@ pub fn all() -> Vec<Migration> {
             name: "services_appointments",
             steps: crate::migrations_services::m0410_appointments,
         },
+        Migration {
+            version: 420,
+            name: "services_cases",
+            steps: crate::migrations_services::m0420_cases,
+        },
     ]
 }
 
@@ -142,6 +147,15 @@ pub const TABLES: &[&str] = &[
     "svc_appointments",
     "svc_slot_claims",
     "svc_tickets",
+    // Online applications, case files and payments (migration 420)
+    "svc_forms",
+    "svc_drafts",
+    "svc_cases",
+    "svc_documents",
+    "svc_case_events",
+    "svc_invoices",
+    "svc_payments",
+    "svc_provider_tx",
 ];
 
 /// Lock key for migrations on PostgreSQL ("stadtkern" on a phone keypad, roughly).

@@ -31,6 +31,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

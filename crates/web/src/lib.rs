@@ -11,6 +11,7 @@ pub mod map;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;
+pub mod paysim;
 pub mod sta;
 pub mod templates;
 #[cfg(feature = "testing")]
@@ -65,11 +66,20 @@ impl AppState {
 
 /// The whole application: every route and every layer.
 pub fn app(state: AppState) -> Router {
-    let routes = Router::new()
+    let upload_limit = state.env.config.http.upload_limit();
+    let mut routes = Router::new()
         .merge(pages::router())
+        .merge(pages::cases::router(upload_limit))
         .merge(api::router())
         .merge(sta::router())
         .merge(metrics::router());
+    if state.env.config.payment.simulator {
+        let base = format!(
+            "{}/paysim",
+            state.env.config.public_url.trim_end_matches('/')
+        );
+        routes = routes.nest_service("/paysim", paysim::router(paysim::SimState::new(base)));
+    }
     middleware::wrap(routes, state)
 }
 

@@ -64,7 +64,9 @@ impl RateLimiter {
 /// Applies every layer to the routes.
 pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
     let timeout = Duration::from_secs(state.env.config.http.request_timeout_secs.max(1));
-    let body_limit = state.env.config.http.body_limit_bytes;
+    // Multipart uploads may be larger; the CSRF check below holds every other body to
+    // `body_limit_bytes`.
+    let body_limit = state.env.config.http.upload_limit();
     routes
         .fallback(not_found)
         // A panicking handler becomes an internal error like any other: logged with the
@@ -312,7 +314,11 @@ async fn csrf_and_rate_limit(State(state): State<AppState>, req: Request, next: 
         .unwrap_or("")
         .to_string();
     let (parts, body) = req.into_parts();
-    let limit = state.env.config.http.body_limit_bytes;
+    let limit = if content_type.starts_with("multipart/form-data") {
+        state.env.config.http.upload_limit()
+    } else {
+        state.env.config.http.body_limit_bytes
+    };
     let bytes = match to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {

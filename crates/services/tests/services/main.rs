@@ -2,6 +2,7 @@
 //! (SQLite by default, or PostgreSQL).
 
 mod appointments;
+mod cases;
 mod catalog;
 mod robustness;
 

@@ -3,6 +3,7 @@
 pub mod admin;
 mod appointments;
 mod auth;
+pub(crate) mod cases;
 mod cityops;
 mod energy;
 mod legal;

@@ -157,6 +157,7 @@ async fn public_one(
                 }),
             },
             may_edit => may_edit,
+            has_form => services::cases::form_of(&state.env, s.id).await?.is_some(),
         },
     )
 }
