@@ -334,7 +334,7 @@ fn confirmation_mail(c: &Case, service: &str, secret: &str, url: &str) -> mail::
         to: c.applicant_email.clone(),
         subject: format!("Ihr Antrag {} ist eingegangen", c.reference),
         text: format!(
-            "Guten Tag {},\n\nIhr Antrag „{service}“ ist bei uns eingegangen.\n\nVorgangsnummer: {}\nZugangscode: {secret}\n\nDen Stand Ihres Antrags sehen Sie in Ihrem Konto oder auf {url}/antraege/status mit Vorgangsnummer und Zugangscode. Geben Sie den Code nicht weiter.\n",
+            "Guten Tag {},\n\nIhr Antrag „{service}“ ist bei uns eingegangen.\n\nVorgangsnummer: {}\nZugangscode: {secret}\n\nDen Stand Ihres Antrags sehen Sie in Ihrem Konto oder auf {url}/antraege mit Vorgangsnummer und Zugangscode. Geben Sie den Code nicht weiter.\n",
             c.applicant_name, c.reference,
         ),
     }
@@ -444,7 +444,7 @@ pub async fn submit(env: &Env, actor: &Actor, app: Application) -> Result<Submit
         mail::queue_tx(
             env,
             &mut tx,
-            &confirmation_mail(&c, &service.name, &secret, &env.config.public_url),
+            &confirmation_mail(&c, &service.name, &secret, &env.config.public_url()),
         )
         .await?;
     }
@@ -903,8 +903,8 @@ async fn notify(env: &Env, c: &Case, subject: &str, text: &str) -> Result<()> {
             to: c.applicant_email.clone(),
             subject: format!("{subject} – Ihr Antrag {}", c.reference),
             text: format!(
-                "Guten Tag {},\n\nzu Ihrem Antrag {} gibt es Neues:\n\n{text}\n\nDen ganzen Vorgang sehen Sie in Ihrem Konto oder auf {}/antraege/status mit Vorgangsnummer und Zugangscode.\n",
-                c.applicant_name, c.reference, env.config.public_url
+                "Guten Tag {},\n\nzu Ihrem Antrag {} gibt es Neues:\n\n{text}\n\nDen ganzen Vorgang sehen Sie in Ihrem Konto oder auf {}/antraege mit Vorgangsnummer und Zugangscode.\n",
+                c.applicant_name, c.reference, env.config.public_url()
             ),
         },
     )
@@ -1478,7 +1478,7 @@ pub async fn remind_deadlines(env: &Env) -> Result<usize> {
                         u.display_name,
                         c.reference,
                         c.deadline.clone().unwrap_or_default(),
-                        env.config.public_url,
+                        env.config.public_url(),
                         c.id
                     ),
                 },
@@ -1558,7 +1558,7 @@ pub async fn export_xdomea(env: &Env, actor: &Actor, case_id: i64) -> Result<(St
 
 /// A stable UUID (version 8, from SHA-256) of a name within this instance.
 fn uuid_of(env: &Env, name: &str) -> String {
-    let h = sha256_hex(format!("{}:{name}", env.config.public_url).as_bytes());
+    let h = sha256_hex(format!("{}:{name}", env.config.public_url()).as_bytes());
     let mut b: Vec<char> = h[..32].chars().collect();
     b[12] = '8';
     b[16] = ['8', '9', 'a', 'b'][(b[16].to_digit(16).unwrap_or(0) % 4) as usize];

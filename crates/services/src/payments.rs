@@ -445,7 +445,7 @@ pub fn provider(env: &Env) -> Option<ProviderConfig> {
     let p = &env.config.payment;
     let base = match &p.provider_url {
         Some(u) => u.trim_end_matches('/').to_string(),
-        None if p.simulator => format!("{}/paysim", env.config.public_url.trim_end_matches('/')),
+        None if p.simulator => format!("{}/paysim", env.config.public_url()),
         None => return None,
     };
     Some(ProviderConfig {
@@ -520,7 +520,7 @@ pub async fn start_online(
         }
     };
     tx.commit().await?;
-    let public = env.config.public_url.trim_end_matches('/');
+    let public = env.config.public_url();
     let t = payprovider::create(
         &client(),
         &cfg,

@@ -74,10 +74,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sta::router())
         .merge(metrics::router());
     if state.env.config.payment.simulator {
-        let base = format!(
-            "{}/paysim",
-            state.env.config.public_url.trim_end_matches('/')
-        );
+        let base = format!("{}/paysim", state.env.config.public_url());
         routes = routes.nest_service("/paysim", paysim::router(paysim::SimState::new(base)));
     }
     middleware::wrap(routes, state)

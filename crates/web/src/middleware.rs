@@ -74,6 +74,7 @@ pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(handler_panicked))
         .layer(from_fn_with_state(state.clone(), csrf_and_rate_limit))
         .layer(from_fn_with_state(state.clone(), metrics_layer))
+        .layer(from_fn_with_state(state.clone(), body_limit_by_kind))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -261,6 +262,25 @@ fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
 }
 
 /// CSRF check for browser writes, and a per-address budget for anonymous writes.
+/// Bodies other than multipart uploads are held to `body_limit_bytes`: a declared length above it
+/// is answered at once (bodies without a length are checked by whatever reads them).
+async fn body_limit_by_kind(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if !multipart && declared.is_some_and(|n| n > state.env.config.http.body_limit_bytes) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "length limit exceeded").into_response();
+    }
+    next.run(req).await
+}
+
 async fn csrf_and_rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !unsafe_method {

@@ -643,7 +643,7 @@ async fn pay_online(
         .ok_or_else(|| Error::not_found("Diese Rechnung gibt es nicht."))?;
     let back = format!(
         "{}/antraege/zahlung?rechnung={}",
-        state.env.config.public_url.trim_end_matches('/'),
+        state.env.config.public_url(),
         url::form_urlencoded::byte_serialize(inv.reference.as_bytes()).collect::<String>()
     );
     let to = payments::start_online(&state.env, &ctx.actor(), &c, invoice_id, &back).await?;

@@ -3,6 +3,7 @@
 mod admin;
 mod api;
 mod appointments;
+mod cases;
 mod cityops;
 mod energy;
 mod foundation;
