@@ -310,5 +310,86 @@ async fn seed(env: &Env) -> Result<()> {
             }
         }
     }
+    // Online forms: dog tax registration (fee per dog) and the resident parking permit.
+    for (leika, definition, retention_days) in [
+        ("99108001001000", dog_tax_form(), 3650),
+        ("99058001001000", parking_form(), 1095),
+    ] {
+        if let Some(id) = ids.get(leika) {
+            crate::cases::set_form(env, &actor, *id, &definition, retention_days).await?;
+        }
+    }
     Ok(())
+}
+
+/// The demo's dog-tax registration form.
+pub fn dog_tax_form() -> serde_json::Value {
+    serde_json::json!({
+        "schema": {
+            "type": "object",
+            "properties": {
+                "geburtsdatum": { "type": "string", "format": "date" },
+                "anschrift": { "type": "string", "minLength": 5, "maxLength": 200 },
+                "anzahl": { "type": "integer", "minimum": 1, "maximum": 5 },
+                "rasse": { "type": "string", "enum": ["mischling", "dackel", "labrador", "andere"] },
+                "listenhund": { "type": "boolean" },
+                "sachkunde": { "type": "boolean" },
+                "iban": { "type": "string", "format": "iban" }
+            },
+            "required": ["geburtsdatum", "anschrift", "anzahl", "rasse"]
+        },
+        "layout": { "groups": [
+            { "id": "halter", "title": { "de": "Halterin oder Halter", "en": "Keeper" }, "fields": [
+                { "name": "geburtsdatum", "label": { "de": "Geburtsdatum", "en": "Date of birth" }, "widget": "date", "autocomplete": "bday" },
+                { "name": "anschrift", "label": { "de": "Anschrift", "en": "Address" }, "widget": "textarea",
+                  "help": { "de": "Straße, Hausnummer, Postleitzahl und Ort", "en": "Street, number, postcode and town" } }
+            ]},
+            { "id": "hunde", "title": { "de": "Ihre Hunde", "en": "Your dogs" }, "fields": [
+                { "name": "anzahl", "label": { "de": "Anzahl der Hunde", "en": "Number of dogs" }, "widget": "number" },
+                { "name": "rasse", "label": { "de": "Rasse", "en": "Breed" }, "widget": "select", "options": {
+                    "mischling": { "de": "Mischling", "en": "Mixed breed" }, "dackel": { "de": "Dackel", "en": "Dachshund" },
+                    "labrador": { "de": "Labrador", "en": "Labrador" }, "andere": { "de": "andere Rasse", "en": "other breed" } } },
+                { "name": "listenhund", "label": { "de": "Es ist ein gefährlicher Hund nach Landeshundegesetz", "en": "It is a dangerous dog under the state dog act" }, "widget": "checkbox" },
+                { "name": "sachkunde", "label": { "de": "Sachkundenachweis liegt vor", "en": "Proof of competence available" }, "widget": "checkbox",
+                  "when": { "field": "listenhund", "equals": true },
+                  "help": { "de": "Nur bei gefährlichen Hunden.", "en": "Only for dangerous dogs." } }
+            ]},
+            { "id": "zahlung", "title": { "de": "SEPA-Lastschrift (freiwillig)", "en": "SEPA direct debit (optional)" }, "fields": [
+                { "name": "iban", "label": { "de": "IBAN", "en": "IBAN" }, "autocomplete": "off" }
+            ]}
+        ]},
+        "attachments": [
+            { "name": "nachweis", "label": { "de": "Nachweis der Haftpflichtversicherung", "en": "Proof of liability insurance" },
+              "required": true, "types": ["application/pdf", "image/jpeg", "image/png"], "max_bytes": 5242880 }
+        ],
+        "fee": { "kind": "computed", "base_cents": 0, "per": [{ "field": "anzahl", "cents": 1500 }] }
+    })
+}
+
+/// The demo's resident parking permit form.
+pub fn parking_form() -> serde_json::Value {
+    serde_json::json!({
+        "schema": {
+            "type": "object",
+            "properties": {
+                "kennzeichen": { "type": "string", "pattern": "^[A-ZÄÖÜ]{1,3}-[A-Z]{1,2} ?[0-9]{1,4}[EH]?$", "maxLength": 12 },
+                "zone": { "type": "string", "enum": ["A", "B", "C"] },
+                "halter": { "type": "boolean" }
+            },
+            "required": ["kennzeichen", "zone"]
+        },
+        "layout": { "groups": [
+            { "id": "fahrzeug", "title": { "de": "Fahrzeug", "en": "Vehicle" }, "fields": [
+                { "name": "kennzeichen", "label": { "de": "Kennzeichen", "en": "Number plate" },
+                  "help": { "de": "zum Beispiel DO-AB 123", "en": "for example DO-AB 123" } },
+                { "name": "zone", "label": { "de": "Bewohnerparkzone", "en": "Resident parking zone" }, "widget": "radio" },
+                { "name": "halter", "label": { "de": "Ich bin Halterin oder Halter des Fahrzeugs", "en": "I am the vehicle's keeper" }, "widget": "checkbox" }
+            ]}
+        ]},
+        "attachments": [
+            { "name": "fahrzeugschein", "label": { "de": "Zulassungsbescheinigung Teil I", "en": "Vehicle registration certificate part I" },
+              "required": true, "types": ["application/pdf", "image/jpeg", "image/png"], "max_bytes": 5242880 }
+        ],
+        "fee": { "kind": "fixed", "cents": 3000 }
+    })
 }

@@ -301,3 +301,10 @@ fn writer_admin() -> Actor {
         "127.0.0.1",
     )
 }
+
+#[test]
+fn the_demo_forms_are_valid_definitions() {
+    for d in [services::demo::dog_tax_form(), services::demo::parking_form()] {
+        services::forms::FormDef::parse(&d).unwrap_or_else(|p| panic!("{p:?}"));
+    }
+}
