@@ -304,7 +304,10 @@ fn writer_admin() -> Actor {
 
 #[test]
 fn the_demo_forms_are_valid_definitions() {
-    for d in [services::demo::dog_tax_form(), services::demo::parking_form()] {
+    for d in [
+        services::demo::dog_tax_form(),
+        services::demo::parking_form(),
+    ] {
         services::forms::FormDef::parse(&d).unwrap_or_else(|p| panic!("{p:?}"));
     }
 }
