@@ -101,7 +101,8 @@ fn local(day: NaiveDate, t: NaiveTime) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
-fn random_text(env: &Env, n: usize) -> String {
+/// `n` characters of [`ALPHABET`] (references and codes of appointments and cases).
+pub(crate) fn random_text(env: &Env, n: usize) -> String {
     env.rng
         .bytes(n)
         .iter()

@@ -17,7 +17,9 @@
 //! Who sees what: the applicant (their account, or reference plus secret), staff of the case's
 //! org unit, admins. Anyone else gets "not found", so references cannot be probed.
 
+use crate::appointments::random_text;
 use crate::forms::{FieldError, FormDef};
+use crate::payments::euro;
 use crate::pdf;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use kern::error::Invalid;
@@ -159,13 +161,12 @@ fn invalid_of(errors: &[FieldError]) -> Error {
     Error::Invalid(inv)
 }
 
-fn random_text(env: &Env, n: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-    env.rng
-        .bytes(n)
+/// The German label of a form's attachment slot (its name when the form has no such slot).
+fn attachment_title(def: &FormDef, name: &str) -> String {
+    def.attachments
         .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
+        .find(|a| a.name == name)
+        .map_or_else(|| name.to_string(), |a| a.label.de.clone())
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -390,12 +391,7 @@ pub async fn submit(env: &Env, actor: &Actor, app: Application) -> Result<Submit
         let media = def
             .check_attachment(&u.name, &u.file_name, &u.bytes)
             .map_err(|e| invalid_of(&[e]))?;
-        let title = def
-            .attachments
-            .iter()
-            .find(|a| a.name == u.name)
-            .map(|a| a.label.de.clone())
-            .unwrap_or_else(|| u.name.clone());
+        let title = attachment_title(&def, &u.name);
         store::cases::insert_document(
             &mut tx,
             &NewDocument {
@@ -486,12 +482,6 @@ fn safe_file_name(name: &str) -> String {
     }
 }
 
-fn euro(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let c = cents.unsigned_abs();
-    format!("{sign}{},{:02} €", c / 100, c % 100)
-}
-
 fn local(t: DateTime<Utc>) -> String {
     t.with_timezone(&chrono_tz::Europe::Berlin)
         .format("%d.%m.%Y %H:%M")
@@ -542,11 +532,7 @@ fn receipt_pdf(
                 .iter()
                 .map(|u| {
                     (
-                        def.attachments
-                            .iter()
-                            .find(|a| a.name == u.name)
-                            .map(|a| a.label.de.clone())
-                            .unwrap_or_else(|| u.name.clone()),
+                        attachment_title(def, &u.name),
                         format!(
                             "{} ({} KB)",
                             safe_file_name(&u.file_name),
@@ -1092,12 +1078,7 @@ pub async fn resident_reply(
         let media = def
             .check_attachment(&u.name, &u.file_name, &u.bytes)
             .map_err(|e| invalid_of(&[e]))?;
-        let title = def
-            .attachments
-            .iter()
-            .find(|a| a.name == u.name)
-            .map(|a| a.label.de.clone())
-            .unwrap_or_else(|| u.name.clone());
+        let title = attachment_title(def, &u.name);
         checked.push((u, media, title));
     }
     let now = env.now();
