@@ -170,3 +170,49 @@ pub async fn purge(env: &Env) -> Result<(u64, u64)> {
     let a = db::purge_login_attempts(&env.db, now - Duration::hours(24)).await?;
     Ok((s, a))
 }
+
+/// A check of a reference and its access code (a case, an appointment) in flight. Such codes
+/// are throttled like passwords: failed checks count per reference and per client address over
+/// the same window, so that nobody can try codes for one reference, or references from one
+/// address, without limit.
+#[derive(Debug)]
+#[must_use = "a code check counts as failed unless it is marked as passed"]
+pub struct CodeCheck {
+    attempt: i64,
+}
+
+/// Counts a code check for `subject` (a kind and a reference, such as `case:A-1234ABCD`) from
+/// the actor's address before the code is compared, and refuses with 429 past the limits.
+pub async fn begin_code_check(env: &Env, actor: &Actor, subject: &str) -> Result<CodeCheck> {
+    let now = env.now();
+    let sec = &env.config.security;
+    let window_start = now - Duration::minutes(sec.throttle_window_minutes);
+    let key = format!("code:{subject}");
+    let attempt = db::begin_login_attempt(&env.db, &key, &actor.address, now).await?;
+    let (by_subject, by_addr) =
+        db::recent_failures(&env.db, &key, &actor.address, window_start).await?;
+    if by_subject > sec.max_failures_per_account || by_addr > sec.max_failures_per_address {
+        db::forget_login_attempt(&env.db, attempt).await?;
+        audit::record(
+            env,
+            actor,
+            "session.code_throttled",
+            subject,
+            json!({ "failures_subject": by_subject - 1, "failures_address": by_addr - 1 }),
+        )
+        .await?;
+        return Err(Error::TooManyRequests {
+            message: format!(
+                "Zu viele falsche Zugangscodes. Bitte warten Sie {} Minuten.",
+                sec.throttle_window_minutes
+            ),
+            retry_after_secs: (sec.throttle_window_minutes * 60) as u64,
+        });
+    }
+    Ok(CodeCheck { attempt })
+}
+
+/// Marks a code check as passed, so that it does not count against the limits.
+pub async fn code_check_passed(env: &Env, check: CodeCheck) -> Result<()> {
+    db::login_attempt_succeeded(&env.db, check.attempt).await
+}

@@ -535,33 +535,55 @@ pub async fn book(env: &Env, actor: &Actor, b: Booking) -> Result<Booked> {
     })
 }
 
-/// The appointment of a reference and code (what a resident sees when managing it).
-pub async fn find(env: &Env, reference: &str, code: &str) -> Result<Appointment> {
+/// The appointment of a reference and code (what a resident sees when managing it). Wrong codes
+/// are throttled per reference and per address (see `platform::sessions`).
+pub async fn find(env: &Env, actor: &Actor, reference: &str, code: &str) -> Result<Appointment> {
+    let reference = check_code(env, actor, reference, code).await?;
     let mut tx = env.db.begin().await?;
-    let a = by_code(&mut tx, reference, code).await?;
+    let a = by_reference(&mut tx, &reference).await?;
     tx.commit().await?;
     Ok(a)
 }
 
-async fn by_code(tx: &mut store::Tx, reference: &str, code: &str) -> Result<Appointment> {
-    let not_found =
-        || Error::not_found("Zu dieser Vorgangsnummer und diesem Code gibt es keinen Termin.");
-    let a = store::services::appointment_by_reference(tx, reference.trim().to_uppercase().as_str())
-        .await?
-        .ok_or_else(not_found)?;
-    if !kern::secret::eq(
-        &a.code_hash,
-        &kern::secret::digest(&code.trim().to_uppercase()),
-    ) {
-        return Err(not_found());
+fn wrong_code() -> Error {
+    Error::not_found("Zu dieser Vorgangsnummer und diesem Code gibt es keinen Termin.")
+}
+
+/// Compares the code of a reference, counted by the code throttle, before any write
+/// transaction is opened; answers the normalised reference.
+async fn check_code(env: &Env, actor: &Actor, reference: &str, code: &str) -> Result<String> {
+    let reference = reference.trim().to_uppercase();
+    let check =
+        platform::sessions::begin_code_check(env, actor, &format!("appointment:{reference}"))
+            .await?;
+    let mut tx = env.db.begin().await?;
+    let a = store::services::appointment_by_reference(&mut tx, &reference).await?;
+    tx.commit().await?;
+    match a {
+        Some(a)
+            if kern::secret::eq(
+                &a.code_hash,
+                &kern::secret::digest(&code.trim().to_uppercase()),
+            ) =>
+        {
+            platform::sessions::code_check_passed(env, check).await?;
+            Ok(reference)
+        }
+        _ => Err(wrong_code()),
     }
-    Ok(a)
+}
+
+async fn by_reference(tx: &mut store::Tx, reference: &str) -> Result<Appointment> {
+    store::services::appointment_by_reference(tx, reference)
+        .await?
+        .ok_or_else(wrong_code)
 }
 
 /// Cancels an appointment with its reference and code; the time becomes free again.
 pub async fn cancel(env: &Env, actor: &Actor, reference: &str, code: &str) -> Result<()> {
+    let reference = check_code(env, actor, reference, code).await?;
     let mut tx = env.db.begin().await?;
-    let mut a = by_code(&mut tx, reference, code).await?;
+    let mut a = by_reference(&mut tx, &reference).await?;
     if a.state != "booked" {
         return Err(Error::Conflict(
             "Dieser Termin ist nicht mehr offen und kann nicht abgesagt werden.".into(),
@@ -591,8 +613,9 @@ pub async fn reschedule(
     code: &str,
     start: DateTime<Utc>,
 ) -> Result<Appointment> {
+    let reference = check_code(env, actor, reference, code).await?;
     let mut tx = env.db.begin().await?;
-    let mut a = by_code(&mut tx, reference, code).await?;
+    let mut a = by_reference(&mut tx, &reference).await?;
     if a.state != "booked" {
         return Err(Error::Conflict(
             "Dieser Termin ist nicht mehr offen und kann nicht verschoben werden.".into(),

@@ -577,27 +577,35 @@ pub async fn view(env: &Env, actor: &Actor, case_id: i64) -> Result<CaseView> {
     }
 }
 
-/// The case of a reference and secret (anonymous status check), public parts only.
-pub async fn view_with_secret(env: &Env, reference: &str, secret: &str) -> Result<CaseView> {
-    let c = by_secret(env, reference, secret).await?;
+/// The case of a reference and secret (anonymous status check), public parts only. Wrong
+/// codes are throttled per reference and per address (see `platform::sessions`).
+pub async fn view_with_secret(
+    env: &Env,
+    actor: &Actor,
+    reference: &str,
+    secret: &str,
+) -> Result<CaseView> {
+    let c = by_secret(env, actor, reference, secret).await?;
     build_view(env, c, false).await
 }
 
-async fn by_secret(env: &Env, reference: &str, secret: &str) -> Result<Case> {
+async fn by_secret(env: &Env, actor: &Actor, reference: &str, secret: &str) -> Result<Case> {
     let wrong = || {
         Error::not_found("Zu dieser Vorgangsnummer und diesem Zugangscode gibt es keinen Antrag.")
     };
+    let reference = reference.trim().to_uppercase();
+    let check = platform::sessions::begin_code_check(env, actor, &format!("case:{reference}")).await?;
     let mut tx = env.db.begin().await?;
-    let c = store::cases::case_by_reference(&mut tx, reference.trim().to_uppercase().as_str())
-        .await?
-        .ok_or_else(wrong)?;
+    let c = store::cases::case_by_reference(&mut tx, &reference).await?;
     tx.commit().await?;
+    let c = c.ok_or_else(wrong)?;
     if !kern::secret::eq(
         &c.secret_hash,
         &kern::secret::digest(&secret.trim().to_uppercase()),
     ) {
         return Err(wrong());
     }
+    platform::sessions::code_check_passed(env, check).await?;
     Ok(c)
 }
 
@@ -764,11 +772,12 @@ pub async fn document(
 /// A document of a case reached with reference and secret.
 pub async fn document_with_secret(
     env: &Env,
+    actor: &Actor,
     reference: &str,
     secret: &str,
     document_id: i64,
 ) -> Result<store::cases::Document> {
-    let c = by_secret(env, reference, secret).await?;
+    let c = by_secret(env, actor, reference, secret).await?;
     store::cases::document(&env.db, document_id)
         .await?
         .filter(|d| d.meta.case_id == c.id && d.meta.public)
@@ -1029,7 +1038,7 @@ async fn resident_case(
             }
         }
         ResidentKey::Secret { reference, secret } => {
-            let c = by_secret(env, reference, secret).await?;
+            let c = by_secret(env, actor, reference, secret).await?;
             if c.id == case_id {
                 Ok(c)
             } else {

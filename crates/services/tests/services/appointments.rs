@@ -171,7 +171,7 @@ async fn book_move_and_cancel_with_the_code() {
     // Wrong code: as if there were no such appointment.
     let r = &b.appointment.reference;
     assert!(matches!(
-        appointments::find(&t.env, r, "AAAAAAAA").await,
+        appointments::find(&t.env, &anonymous(), r, "AAAAAAAA").await,
         Err(Error::NotFound(_))
     ));
     assert!(matches!(
@@ -179,7 +179,7 @@ async fn book_move_and_cancel_with_the_code() {
         Err(Error::NotFound(_))
     ));
     assert_eq!(
-        appointments::find(&t.env, &r.to_lowercase(), &b.code.to_lowercase())
+        appointments::find(&t.env, &anonymous(), &r.to_lowercase(), &b.code.to_lowercase())
             .await
             .unwrap()
             .id,
@@ -200,7 +200,7 @@ async fn book_move_and_cancel_with_the_code() {
     ));
     // The failed move left the appointment where it was.
     assert_eq!(
-        appointments::find(&t.env, r, &b.code)
+        appointments::find(&t.env, &anonymous(), r, &b.code)
             .await
             .unwrap()
             .starts_at,

@@ -147,12 +147,12 @@ async fn apply_attach_pay_by_transfer_decide_and_see() {
     );
     // Anonymous follow-up with reference and secret; a wrong secret finds nothing.
     assert!(
-        cases::view_with_secret(&t.env, &done.case.reference, &done.secret)
+        cases::view_with_secret(&t.env, &anonymous(), &done.case.reference, &done.secret)
             .await
             .is_ok()
     );
     assert!(
-        cases::view_with_secret(&t.env, &done.case.reference, "FALSCH")
+        cases::view_with_secret(&t.env, &anonymous(), &done.case.reference, "FALSCH")
             .await
             .is_err()
     );
@@ -310,4 +310,74 @@ fn the_demo_forms_are_valid_definitions() {
     ] {
         services::forms::FormDef::parse(&d).unwrap_or_else(|p| panic!("{p:?}"));
     }
+}
+
+#[tokio::test]
+async fn wrong_access_codes_are_throttled_per_reference_and_address() {
+    let t = setup().await;
+    let mut dog = None;
+    for s in services::demo::services() {
+        let leika = s.leika.clone();
+        let id = services::catalog::create(&t.env, &writer(), s)
+            .await
+            .unwrap();
+        if leika == "99108001001000" {
+            dog = Some(id);
+        }
+    }
+    let dog = dog.unwrap();
+    cases::set_form(&t.env, &writer(), dog, &definition(), 30)
+        .await
+        .unwrap();
+    let done = cases::submit(
+        &t.env,
+        &anonymous(),
+        Application {
+            service_id: dog,
+            applicant_name: "Erika Mustermann".into(),
+            applicant_email: "erika@example.org".into(),
+            data: json!({ "anzahl": 1, "rasse": "dackel", "listenhund": false }),
+            attachments: vec![Upload {
+                name: "nachweis".into(),
+                file_name: "nachweis.pdf".into(),
+                bytes: PDF.to_vec(),
+            }],
+        },
+    )
+    .await
+    .unwrap();
+    let reference = done.case.reference.as_str();
+    let from = |address: &str| Actor::new(kern::Principal::Anonymous, address);
+    // A correct code never counts; five wrong ones are answered as "not found".
+    for _ in 0..3 {
+        cases::view_with_secret(&t.env, &from("10.0.0.1"), reference, &done.secret)
+            .await
+            .unwrap();
+    }
+    for _ in 0..5 {
+        let e = cases::view_with_secret(&t.env, &from("10.0.0.1"), reference, "FALSCH1234")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NotFound(_)), "{e}");
+    }
+    // The sixth check of this reference is refused, even with the right code and from another
+    // address, until the window has passed.
+    for address in ["10.0.0.1", "10.0.0.2"] {
+        let e = cases::view_with_secret(&t.env, &from(address), reference, &done.secret)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::TooManyRequests { .. }), "{e}");
+    }
+    // Other references from an untouched address are still answered.
+    assert!(matches!(
+        cases::view_with_secret(&t.env, &from("10.0.0.3"), "A-00000000", "X")
+            .await
+            .unwrap_err(),
+        Error::NotFound(_)
+    ));
+    t.clock.advance(chrono::Duration::minutes(16));
+    let v = cases::view_with_secret(&t.env, &from("10.0.0.2"), reference, &done.secret)
+        .await
+        .unwrap();
+    assert_eq!(v.reference, reference);
 }

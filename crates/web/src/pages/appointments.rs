@@ -221,7 +221,7 @@ async fn manage_view(
     day: Option<&str>,
     errors: Vec<Problem>,
 ) -> WebResult<Response> {
-    match appt::find(&state.env, reference, code).await {
+    match appt::find(&state.env, &ctx.actor(), reference, code).await {
         Ok(a) => {
             let o = appt::office(&state.env, a.office_id).await?;
             let s = services::catalog::get(&state.env, a.service_id).await?;

@@ -345,7 +345,7 @@ async fn apply(
         return Ok((StatusCode::BAD_REQUEST, html).into_response());
     }
     let done = cases::submit(&state.env, &ctx.actor(), app).await?;
-    let view = cases::view_with_secret(&state.env, &done.case.reference, &done.secret).await?;
+    let view = cases::view_with_secret(&state.env, &ctx.actor(), &done.case.reference, &done.secret).await?;
     Ok(state
         .page(
             &ctx,
@@ -426,7 +426,7 @@ async fn status_lookup(
 ) -> WebResult<Response> {
     let f = FormFields::parse(&body);
     let (reference, secret) = (f.get("reference"), f.get("secret"));
-    match cases::view_with_secret(&state.env, reference, secret).await {
+    match cases::view_with_secret(&state.env, &ctx.actor(), reference, secret).await {
         Ok(v) => Ok(
             resident_page(&state, &ctx, &v, Some((&v.reference, secret)), Vec::new())
                 .await?
@@ -547,12 +547,14 @@ async fn my_document(
 
 async fn secret_document(
     State(state): State<AppState>,
+    ctx: Ctx,
     Path((id, doc)): Path<(String, String)>,
     body: Bytes,
 ) -> WebResult<Response> {
     let f = FormFields::parse(&body);
     let d = cases::document_with_secret(
         &state.env,
+        &ctx.actor(),
         f.get("reference"),
         f.get("secret"),
         parse_id(&doc)?,
@@ -587,11 +589,12 @@ async fn my_invoice(
 
 async fn secret_invoice(
     State(state): State<AppState>,
+    ctx: Ctx,
     Path((id, inv)): Path<(String, String)>,
     body: Bytes,
 ) -> WebResult<Response> {
     let f = FormFields::parse(&body);
-    let v = cases::view_with_secret(&state.env, f.get("reference"), f.get("secret")).await?;
+    let v = cases::view_with_secret(&state.env, &ctx.actor(), f.get("reference"), f.get("secret")).await?;
     if v.id != parse_id(&id)? {
         return Err(WebError(Error::not_found("Diesen Vorgang gibt es nicht.")));
     }
@@ -607,7 +610,7 @@ async fn resident_key_case(
     secret: &str,
 ) -> WebResult<CaseView> {
     if !reference.is_empty() {
-        let v = cases::view_with_secret(&state.env, reference, secret).await?;
+        let v = cases::view_with_secret(&state.env, &ctx.actor(), reference, secret).await?;
         if v.id != id {
             return Err(WebError(Error::not_found("Diesen Vorgang gibt es nicht.")));
         }
@@ -723,7 +726,7 @@ async fn reply(
             "cases-flash-replied",
         )),
         Ok(_) => {
-            let v = cases::view_with_secret(&state.env, &reference, &secret).await?;
+            let v = cases::view_with_secret(&state.env, &ctx.actor(), &reference, &secret).await?;
             Ok(
                 resident_page(&state, &ctx, &v, Some((&reference, &secret)), Vec::new())
                     .await?
@@ -735,7 +738,7 @@ async fn reply(
             let v = if reference.is_empty() {
                 own_view(&state, &ctx, id).await?
             } else {
-                cases::view_with_secret(&state.env, &reference, &secret).await?
+                cases::view_with_secret(&state.env, &ctx.actor(), &reference, &secret).await?
             };
             let secret_pair =
                 (!reference.is_empty()).then_some((reference.as_str(), secret.as_str()));

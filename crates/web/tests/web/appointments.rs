@@ -157,7 +157,7 @@ async fn residents_book_move_and_cancel_without_secrets_in_urls() {
         )
         .await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
-    let a = appointments::find(&app.env, &reference, &code)
+    let a = appointments::find(&app.env, &platform::Actor::system(), &reference, &code)
         .await
         .unwrap();
     assert_eq!(a.starts_at.to_rfc3339(), new_start);
@@ -169,7 +169,7 @@ async fn residents_book_move_and_cancel_without_secrets_in_urls() {
         .await;
     assert_eq!(cancelled.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        appointments::find(&app.env, &reference, &code)
+        appointments::find(&app.env, &platform::Actor::system(), &reference, &code)
             .await
             .unwrap()
             .state,
