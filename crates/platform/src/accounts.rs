@@ -309,3 +309,56 @@ pub async fn principal_of(env: &Env, user: &User) -> Result<Principal> {
         org_units: db::org_units_of(&env.db, user.id).await?,
     }))
 }
+
+/// Whether an account may delete itself: residents may; an account holding any other role is
+/// part of the administration and is removed by an admin (its actions stay attributable).
+pub fn may_delete_itself(roles: &[Role]) -> bool {
+    roles.iter().all(|r| *r == Role::Resident)
+}
+
+/// Deletes the signed-in resident's own account after they confirmed it: with their password,
+/// or, for accounts without one (OIDC), with the confirmation box. Case files and appointments
+/// stay (they are records of the administration, kept for their retention period) but lose the
+/// link to the account; drafts, sessions and roles are deleted (see `store::privacy`). The audit
+/// entry names only the account's id.
+pub async fn delete_own(env: &Env, actor: &Actor, password: &str, confirmed: bool) -> Result<()> {
+    let me = actor
+        .principal
+        .user()
+        .ok_or_else(|| Error::Unauthorized("Bitte melden Sie sich an.".into()))?;
+    let user = db::user_by_id(&env.db, me.id)
+        .await?
+        .ok_or_else(|| Error::not_found("Benutzer nicht gefunden."))?;
+    let roles = db::roles_of(&env.db, me.id).await?;
+    if !may_delete_itself(&roles) {
+        return Err(Error::Conflict(
+            "Konten mit Dienstrollen kann nur die Administration löschen.".into(),
+        ));
+    }
+    if !confirmed {
+        return Err(Error::invalid(
+            "confirm",
+            "Bitte bestätigen Sie, dass Sie Ihr Konto löschen möchten.",
+        ));
+    }
+    if user.password_hash.is_some()
+        && !verify_password(password, user.password_hash.as_deref()).await
+    {
+        return Err(Error::invalid(
+            "password",
+            "Das Passwort ist nicht richtig.",
+        ));
+    }
+    let mut tx = env.db.begin().await?;
+    store::privacy::delete_account(&mut tx, me.id, &user.username).await?;
+    audit::record_tx(
+        env,
+        &mut tx,
+        &Actor::new(Principal::Anonymous, actor.address.clone()),
+        "account.deleted_by_owner",
+        &format!("user:{}", me.id),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await
+}

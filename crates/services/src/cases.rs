@@ -594,7 +594,8 @@ async fn by_secret(env: &Env, actor: &Actor, reference: &str, secret: &str) -> R
         Error::not_found("Zu dieser Vorgangsnummer und diesem Zugangscode gibt es keinen Antrag.")
     };
     let reference = reference.trim().to_uppercase();
-    let check = platform::sessions::begin_code_check(env, actor, &format!("case:{reference}")).await?;
+    let check =
+        platform::sessions::begin_code_check(env, actor, &format!("case:{reference}")).await?;
     let mut tx = env.db.begin().await?;
     let c = store::cases::case_by_reference(&mut tx, &reference).await?;
     tx.commit().await?;
@@ -1561,24 +1562,4 @@ fn uuid_of(env: &Env, name: &str) -> String {
         &s[16..20],
         &s[20..32]
     )
-}
-
-/// Every case of a resident, for the data export of their account.
-pub async fn export_of_user(env: &Env, user_id: i64) -> Result<Vec<Value>> {
-    let cases = store::cases::cases_of_user(&env.db, user_id).await?;
-    Ok(cases
-        .into_iter()
-        .map(|c| {
-            json!({
-                "reference": c.reference,
-                "service_id": c.service_id,
-                "status": c.status,
-                "applicant_name": c.applicant_name,
-                "applicant_email": c.applicant_email,
-                "data": c.data.0,
-                "created_at": c.created_at,
-                "decision": c.decision,
-            })
-        })
-        .collect())
 }

@@ -18,6 +18,7 @@ pub mod forms;
 pub mod payments;
 pub mod payprovider;
 pub mod pdf;
+pub mod privacy;
 pub mod search;
 pub mod xdomea;
 pub mod xzufi;

@@ -339,6 +339,19 @@ pub async fn delete_session(db: &Db, id_hash: &str) -> Result<()> {
     .map(|_| ())
 }
 
+/// The sessions of a user, newest first (for the data export of the account).
+pub async fn sessions_of(db: &Db, user_id: i64) -> Result<Vec<Session>> {
+    db.fetch_all(
+        &Query::select()
+            .column(sea_query::Asterisk)
+            .from(id("sessions"))
+            .and_where(Expr::col(id("user_id")).eq(user_id))
+            .order_by(id("created_at"), Order::Desc)
+            .take(),
+    )
+    .await
+}
+
 /// Ends every session of a user (password change, deactivation).
 pub async fn delete_sessions_of(tx: &mut Tx, user_id: i64) -> Result<u64> {
     tx.execute(

@@ -29,6 +29,7 @@ pub mod energy;
 pub mod feedback;
 pub mod lighting;
 pub mod mail;
+pub mod privacy;
 pub mod services;
 pub mod settings;
 #[cfg(any(test, feature = "testing"))]

@@ -1218,3 +1218,23 @@ async fn rows_that_reference_later_rows_of_their_own_table_restore() {
         &backup::snapshot(&target).await.unwrap(),
     );
 }
+
+#[tokio::test]
+async fn every_table_with_a_user_id_is_handled_by_account_deletion() {
+    let t = TestDb::new().await;
+    let listed: Vec<&str> = store::privacy::USER_TABLES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    for table in TABLES {
+        let has_user_id =
+            t.db.raw_execute(&format!("SELECT user_id FROM {table} WHERE 1 = 0"))
+                .await
+                .is_ok();
+        assert_eq!(
+            has_user_id,
+            listed.contains(table),
+            "table {table}: a user_id column must be listed in store::privacy::USER_TABLES, and only then"
+        );
+    }
+}

@@ -71,6 +71,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin!(
     "cases/apply.html",
     "cases/submitted.html",
     "cases/mine.html",
+    "account.html",
     "cases/case.html",
     "cases/paid.html",
     "cases/inbox.html",

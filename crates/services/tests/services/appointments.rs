@@ -179,10 +179,15 @@ async fn book_move_and_cancel_with_the_code() {
         Err(Error::NotFound(_))
     ));
     assert_eq!(
-        appointments::find(&t.env, &anonymous(), &r.to_lowercase(), &b.code.to_lowercase())
-            .await
-            .unwrap()
-            .id,
+        appointments::find(
+            &t.env,
+            &anonymous(),
+            &r.to_lowercase(),
+            &b.code.to_lowercase()
+        )
+        .await
+        .unwrap()
+        .id,
         b.appointment.id
     );
     let moved =

@@ -345,7 +345,9 @@ async fn apply(
         return Ok((StatusCode::BAD_REQUEST, html).into_response());
     }
     let done = cases::submit(&state.env, &ctx.actor(), app).await?;
-    let view = cases::view_with_secret(&state.env, &ctx.actor(), &done.case.reference, &done.secret).await?;
+    let view =
+        cases::view_with_secret(&state.env, &ctx.actor(), &done.case.reference, &done.secret)
+            .await?;
     Ok(state
         .page(
             &ctx,
@@ -594,7 +596,13 @@ async fn secret_invoice(
     body: Bytes,
 ) -> WebResult<Response> {
     let f = FormFields::parse(&body);
-    let v = cases::view_with_secret(&state.env, &ctx.actor(), f.get("reference"), f.get("secret")).await?;
+    let v = cases::view_with_secret(
+        &state.env,
+        &ctx.actor(),
+        f.get("reference"),
+        f.get("secret"),
+    )
+    .await?;
     if v.id != parse_id(&id)? {
         return Err(WebError(Error::not_found("Diesen Vorgang gibt es nicht.")));
     }

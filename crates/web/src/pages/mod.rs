@@ -1,5 +1,6 @@
 //! HTML pages. Each handler: extract -> call the domain -> render.
 
+mod account;
 pub mod admin;
 mod appointments;
 mod auth;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/lang/{code}", get(switch_language))
         .route("/static/stadtkern.css", get(stylesheet))
         .merge(auth::router())
+        .merge(account::router())
         .merge(oidc::router())
         .merge(admin::router())
         .merge(legal::router())

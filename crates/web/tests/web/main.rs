@@ -1,5 +1,6 @@
 //! The web crate's integration tests: one test binary, one module per area.
 
+mod account;
 mod admin;
 mod api;
 mod appointments;
