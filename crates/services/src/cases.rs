@@ -18,7 +18,7 @@
 //! org unit, admins. Anyone else gets "not found", so references cannot be probed.
 
 use crate::appointments::random_text;
-use crate::forms::{FieldError, FormDef};
+use crate::forms::{FieldError, FormDef, Text};
 use crate::payments::euro;
 use crate::pdf;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -31,13 +31,7 @@ use store::Json;
 use store::cases::{Case, CaseEvent, DocumentMeta, Form, NewDocument};
 
 /// Workflow states in their order.
-pub const STATES: [&str; 5] = [
-    "received",
-    "in_review",
-    "missing_documents",
-    "decided",
-    "closed",
-];
+pub const STATES: [&str; 5] = crate::forms::CASE_STATES;
 
 /// Longest a retention period may be (30 years), in days.
 pub const MAX_RETENTION_DAYS: i64 = 30 * 366;
@@ -79,6 +73,10 @@ pub struct CaseView {
     pub service_id: i64,
     pub service_name: String,
     pub status: String,
+    /// The service's own name of the state (its workflow's label), if it gives one.
+    pub status_text: Option<Text>,
+    /// The states staff may set next with [`set_status`] (decision and closing aside).
+    pub next_states: Vec<StateChoice>,
     pub applicant_name: String,
     pub applicant_email: String,
     pub assisted: bool,
@@ -98,6 +96,13 @@ pub struct CaseView {
     pub invoices: Vec<crate::payments::InvoiceView>,
     /// Whether the viewer works the case (staff view).
     pub staff: bool,
+}
+
+/// A state staff can move a case to, with the service's own name of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StateChoice {
+    pub state: String,
+    pub text: Option<Text>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -361,6 +366,12 @@ pub async fn submit(env: &Env, actor: &Actor, app: Application) -> Result<Submit
     let secret = random_text(env, 10);
     let fee = def.fee_cents(&app.data).filter(|c| *c > 0);
     let retention = form.retention_days;
+    let deadline = def.processing_days().map(|days| {
+        (now.with_timezone(&chrono_tz::Europe::Berlin).date_naive()
+            + chrono::Duration::days(i64::from(days)))
+        .format("%Y-%m-%d")
+        .to_string()
+    });
     let mut c = Case {
         id: 0,
         reference: format!("A-{}", random_text(env, 8)),
@@ -374,7 +385,7 @@ pub async fn submit(env: &Env, actor: &Actor, app: Application) -> Result<Submit
         data: Json(app.data.clone()),
         status: "received".into(),
         assignee_id: None,
-        deadline: None,
+        deadline,
         deadline_reminded: false,
         fee_cents: fee,
         decision: None,
@@ -612,10 +623,20 @@ async fn by_secret(env: &Env, actor: &Actor, reference: &str, secret: &str) -> R
 
 async fn build_view(env: &Env, c: Case, staff: bool) -> Result<CaseView> {
     let service = crate::catalog::get(env, c.service_id).await?;
-    let answers = match form_of(env, c.service_id).await? {
-        Some((_, def)) => def.summary(&c.data.0, "de"),
+    let def = form_of(env, c.service_id).await?.map(|(_, d)| d);
+    let answers = match &def {
+        Some(def) => def.summary(&c.data.0, "de"),
         None => Vec::new(),
     };
+    let status_text = def.as_ref().and_then(|d| d.state_text(&c.status)).cloned();
+    let next_states = STATES
+        .iter()
+        .filter(|to| may_move(&c.status, to) && def.as_ref().is_none_or(|d| d.uses_state(to)))
+        .map(|to| StateChoice {
+            state: to.to_string(),
+            text: def.as_ref().and_then(|d| d.state_text(to)).cloned(),
+        })
+        .collect();
     let documents = store::cases::documents(&env.db, c.id)
         .await?
         .into_iter()
@@ -651,6 +672,8 @@ async fn build_view(env: &Env, c: Case, staff: bool) -> Result<CaseView> {
         service_id: c.service_id,
         service_name: service.name,
         status: c.status,
+        status_text,
+        next_states,
         applicant_name: c.applicant_name,
         applicant_email: c.applicant_email,
         assisted: c.assisted_by.is_some(),
@@ -825,6 +848,25 @@ where
     Ok(c)
 }
 
+/// Whether [`set_status`] may move a case from `from` to `to` (before the service's workflow
+/// is asked whether it uses `to`).
+fn may_move(from: &str, to: &str) -> bool {
+    matches!(
+        (from, to),
+        ("received", "in_review")
+            | ("received", "missing_documents")
+            | ("in_review", "missing_documents")
+            | ("missing_documents", "in_review")
+    )
+}
+
+/// The German name of a state: the service's own label, or the standard one.
+fn label_in(def: Option<&FormDef>, s: &str) -> String {
+    def.and_then(|d| d.state_text(s))
+        .map(|t| t.de.clone())
+        .unwrap_or_else(|| state_label(s).to_string())
+}
+
 fn state_label(s: &str) -> &'static str {
     match s {
         "received" => "eingegangen",
@@ -847,25 +889,27 @@ pub async fn set_status(
 ) -> Result<Case> {
     let to = status.to_string();
     let comment = comment.trim().to_string();
+    let def = form_of(env, load(env, case_id).await?.service_id)
+        .await?
+        .map(|(_, d)| d);
     let c = change(env, actor, case_id, "services.case.status", |c, ev| {
-        let allowed = matches!(
-            (c.status.as_str(), to.as_str()),
-            ("received", "in_review")
-                | ("received", "missing_documents")
-                | ("in_review", "missing_documents")
-                | ("missing_documents", "in_review")
-        );
         if !STATES.contains(&to.as_str()) {
             return Err(Error::invalid(
                 "status",
                 "Diesen Bearbeitungsstand gibt es nicht.",
             ));
         }
-        if !allowed {
+        if def.as_ref().is_some_and(|d| !d.uses_state(&to)) {
+            return Err(Error::Conflict(format!(
+                "Den Bearbeitungsstand „{}“ gibt es bei dieser Leistung nicht.",
+                label_in(def.as_ref(), &to)
+            )));
+        }
+        if !may_move(&c.status, &to) {
             return Err(Error::Conflict(format!(
                 "Ein Vorgang im Stand „{}“ kann nicht auf „{}“ gesetzt werden.",
-                state_label(&c.status),
-                state_label(&to)
+                label_in(def.as_ref(), &c.status),
+                label_in(def.as_ref(), &to)
             )));
         }
         if to == "missing_documents" && comment.is_empty() {
@@ -875,7 +919,7 @@ pub async fn set_status(
             ));
         }
         c.status = to.clone();
-        let mut body = format!("Stand: {}", state_label(&to));
+        let mut body = format!("Stand: {}", label_in(def.as_ref(), &to));
         if !comment.is_empty() {
             body.push_str(&format!("\n{comment}"));
         }

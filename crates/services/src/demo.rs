@@ -362,7 +362,11 @@ pub fn dog_tax_form() -> serde_json::Value {
             { "name": "nachweis", "label": { "de": "Nachweis der Haftpflichtversicherung", "en": "Proof of liability insurance" },
               "required": true, "types": ["application/pdf", "image/jpeg", "image/png"], "max_bytes": 5242880 }
         ],
-        "fee": { "kind": "computed", "base_cents": 0, "per": [{ "field": "anzahl", "cents": 1500 }] }
+        "fee": { "kind": "computed", "base_cents": 0, "per": [{ "field": "anzahl", "cents": 1500 }] },
+        "workflow": {
+            "labels": { "in_review": { "de": "Prüfung durch die Steuerabteilung", "en": "Checked by the tax office" } },
+            "processing_days": 14
+        }
     })
 }
 
@@ -390,6 +394,10 @@ pub fn parking_form() -> serde_json::Value {
             { "name": "fahrzeugschein", "label": { "de": "Zulassungsbescheinigung Teil I", "en": "Vehicle registration certificate part I" },
               "required": true, "types": ["application/pdf", "image/jpeg", "image/png"], "max_bytes": 5242880 }
         ],
-        "fee": { "kind": "fixed", "cents": 3000 }
+        "fee": { "kind": "fixed", "cents": 3000 },
+        "workflow": {
+            "states": ["received", "missing_documents", "decided", "closed"],
+            "processing_days": 5
+        }
     })
 }

@@ -81,6 +81,20 @@
 //! (20971520). Uploads are identified by their content (magic bytes), never by file name or
 //! the browser's type. "MB" in messages means MiB.
 //!
+//! ## `workflow`
+//!
+//! Optional; how the case file of this service is worked.
+//! `{ "states": [ … ], "labels": { "state": { "de": "…" } }, "processing_days": 14 }`:
+//!
+//! - `states`: the states the service uses, among `received`, `in_review`,
+//!   `missing_documents`, `decided` and `closed`. `received`, `decided` and `closed` are always
+//!   part of the workflow; leaving out `in_review` or `missing_documents` removes that step
+//!   (staff then decide straight from `received`). Default: all five.
+//! - `labels`: the name of a used state as residents and staff see it (for example "Prüfung
+//!   der Sachkunde" for `in_review`); the standard name otherwise.
+//! - `processing_days`: the processing deadline, 1 to 3650 days after submission; a new case
+//!   gets it as its deadline (reminders by e-mail as for deadlines set by hand).
+//!
 //! ## `fee`
 //!
 //! Internally tagged by `kind`:
@@ -171,6 +185,71 @@ pub struct FormDef {
     pub attachments: Vec<AttachmentSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fee: Option<FeeRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<Workflow>,
+}
+
+/// Every state of a case, in workflow order.
+pub const CASE_STATES: [&str; 5] = [
+    "received",
+    "in_review",
+    "missing_documents",
+    "decided",
+    "closed",
+];
+/// The states every workflow has.
+pub const REQUIRED_STATES: [&str; 3] = ["received", "decided", "closed"];
+
+/// How the case file of a service is worked (see the module documentation).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    #[serde(default = "all_states")]
+    pub states: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_days: Option<u32>,
+}
+
+fn all_states() -> Vec<String> {
+    CASE_STATES.iter().map(|s| s.to_string()).collect()
+}
+
+fn analyse_workflow(w: &Workflow, problems: &mut Vec<String>) {
+    let mut seen = BTreeSet::new();
+    for s in &w.states {
+        if !CASE_STATES.contains(&s.as_str()) {
+            problems.push(format!(
+                "workflow: state `{s}` does not exist (received, in_review, missing_documents, decided, closed)"
+            ));
+        }
+        if !seen.insert(s.as_str()) {
+            problems.push(format!("workflow: state `{s}` is listed twice"));
+        }
+    }
+    for r in REQUIRED_STATES {
+        if !seen.contains(r) {
+            problems.push(format!("workflow: state `{r}` is required"));
+        }
+    }
+    for (state, text) in &w.labels {
+        if !seen.contains(state.as_str()) {
+            problems.push(format!(
+                "workflow: label of `{state}`, which is not a state of this workflow"
+            ));
+        }
+        if text.de.trim().is_empty() || text.de.chars().count() > 80 {
+            problems.push(format!(
+                "workflow: label of `{state}`: `de` must have 1 to 80 characters"
+            ));
+        }
+    }
+    if let Some(d) = w.processing_days
+        && !(1..=3650).contains(&d)
+    {
+        problems.push("workflow: `processing_days` must be between 1 and 3650".into());
+    }
 }
 
 /// The presentation of a form: groups of fields, in order.
@@ -606,6 +685,9 @@ impl FormDef {
         if let Some(fee) = &self.fee {
             analyse_fee(fee, &props, &mut problems);
         }
+        if let Some(w) = &self.workflow {
+            analyse_workflow(w, &mut problems);
+        }
         (
             Compiled {
                 props,
@@ -614,6 +696,24 @@ impl FormDef {
             },
             problems,
         )
+    }
+
+    /// Whether cases of this form pass through `state` (every state without a `workflow`).
+    pub fn uses_state(&self, state: &str) -> bool {
+        match &self.workflow {
+            Some(w) => w.states.iter().any(|s| s == state),
+            None => CASE_STATES.contains(&state),
+        }
+    }
+
+    /// The service's own name of a state, if it gives one.
+    pub fn state_text(&self, state: &str) -> Option<&Text> {
+        self.workflow.as_ref()?.labels.get(state)
+    }
+
+    /// Days from submission to the processing deadline, if the workflow sets one.
+    pub fn processing_days(&self) -> Option<u32> {
+        self.workflow.as_ref()?.processing_days
     }
 
     /// The `default` values of the schema, as data for a fresh form.
@@ -2952,6 +3052,7 @@ mod tests {
             },
             attachments: vec![],
             fee: Some(FeeRule::Fixed { cents: -5 }),
+            workflow: None,
         };
         let p = def.check();
         assert!(p.len() >= 5, "{p:#?}");

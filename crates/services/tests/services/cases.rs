@@ -312,9 +312,8 @@ fn the_demo_forms_are_valid_definitions() {
     }
 }
 
-#[tokio::test]
-async fn wrong_access_codes_are_throttled_per_reference_and_address() {
-    let t = setup().await;
+/// The demo services, with the dog-tax service's id.
+async fn dog_service(t: &T) -> i64 {
     let mut dog = None;
     for s in services::demo::services() {
         let leika = s.leika.clone();
@@ -325,15 +324,15 @@ async fn wrong_access_codes_are_throttled_per_reference_and_address() {
             dog = Some(id);
         }
     }
-    let dog = dog.unwrap();
-    cases::set_form(&t.env, &writer(), dog, &definition(), 30)
-        .await
-        .unwrap();
-    let done = cases::submit(
+    dog.unwrap()
+}
+
+async fn apply_once(t: &T, service_id: i64) -> cases::Submitted {
+    cases::submit(
         &t.env,
         &anonymous(),
         Application {
-            service_id: dog,
+            service_id,
             applicant_name: "Erika Mustermann".into(),
             applicant_email: "erika@example.org".into(),
             data: json!({ "anzahl": 1, "rasse": "dackel", "listenhund": false }),
@@ -345,7 +344,17 @@ async fn wrong_access_codes_are_throttled_per_reference_and_address() {
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn wrong_access_codes_are_throttled_per_reference_and_address() {
+    let t = setup().await;
+    let dog = dog_service(&t).await;
+    cases::set_form(&t.env, &writer(), dog, &definition(), 30)
+        .await
+        .unwrap();
+    let done = apply_once(&t, dog).await;
     let reference = done.case.reference.as_str();
     let from = |address: &str| Actor::new(kern::Principal::Anonymous, address);
     // A correct code never counts; five wrong ones are answered as "not found".
@@ -380,4 +389,86 @@ async fn wrong_access_codes_are_throttled_per_reference_and_address() {
         .await
         .unwrap();
     assert_eq!(v.reference, reference);
+}
+
+#[tokio::test]
+async fn a_service_works_its_cases_through_its_own_workflow() {
+    let t = setup().await;
+    let dog = dog_service(&t).await;
+    // Bad workflows are refused with the problem named.
+    for (workflow, problem) in [
+        (
+            json!({ "states": ["received", "closed"] }),
+            "`decided` is required",
+        ),
+        (
+            json!({ "states": ["received", "archived", "decided", "closed"] }),
+            "`archived` does not exist",
+        ),
+        (
+            json!({ "states": ["received", "decided", "closed"], "labels": { "in_review": { "de": "Prüfung" } } }),
+            "not a state of this workflow",
+        ),
+        (json!({ "processing_days": 0 }), "processing_days"),
+        (json!({ "steps": [] }), "steps"),
+    ] {
+        let mut def = definition();
+        def["workflow"] = workflow;
+        let e = cases::set_form(&t.env, &writer(), dog, &def, 30)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(problem), "{problem}: {e}");
+    }
+    // No review step, its own name for "missing documents", ten days to process.
+    let mut def = definition();
+    def["workflow"] = json!({
+        "states": ["received", "missing_documents", "decided", "closed"],
+        "labels": { "missing_documents": { "de": "Nachweis fehlt", "en": "Proof missing" } },
+        "processing_days": 10
+    });
+    cases::set_form(&t.env, &writer(), dog, &def, 30)
+        .await
+        .unwrap();
+    let done = apply_once(&t, dog).await;
+    assert_eq!(done.case.deadline.as_deref(), Some("2026-12-03"));
+    let staff = writer_admin();
+    let v = cases::view(&t.env, &staff, done.case.id).await.unwrap();
+    let next: Vec<&str> = v.next_states.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(next, ["missing_documents"]);
+    assert_eq!(
+        v.next_states[0].text.as_ref().map(|t| t.de.as_str()),
+        Some("Nachweis fehlt")
+    );
+    let e = cases::set_status(&t.env, &staff, done.case.id, "in_review", "")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Conflict(m) if m.contains("gibt es bei dieser Leistung nicht")),
+        "{e}"
+    );
+    cases::set_status(
+        &t.env,
+        &staff,
+        done.case.id,
+        "missing_documents",
+        "Bitte den Nachweis.",
+    )
+    .await
+    .unwrap();
+    let v = cases::view_with_secret(&t.env, &anonymous(), &done.case.reference, &done.secret)
+        .await
+        .unwrap();
+    assert_eq!(v.status, "missing_documents");
+    assert_eq!(
+        v.status_text.as_ref().map(|t| t.de.as_str()),
+        Some("Nachweis fehlt")
+    );
+    assert!(
+        v.events
+            .iter()
+            .any(|e| e.body.contains("Stand: Nachweis fehlt"))
+    );
+    // From there the case can only be decided: there is no review step to go back to.
+    let v = cases::view(&t.env, &staff, done.case.id).await.unwrap();
+    assert!(v.next_states.is_empty(), "no review step to go back to");
 }
