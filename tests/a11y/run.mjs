@@ -71,6 +71,17 @@ const PUBLIC_PAGES = [
   { name: 'service catalog', path: '/leistungen', status: 200, forms: ['form[action="/leistungen"]'] },
   { name: 'service search', path: '/leistungen?q=Hundesteuer', status: 200, forms: ['form[action="/leistungen"]'] },
   { name: 'service page', path: '/leistungen/1', status: 200 },
+  // The demo's seventh service, the dog tax, has an online form.
+  { name: 'online application', path: '/leistungen/7/antrag', status: 200, forms: ['form[action="/leistungen/7/antrag"]'] },
+  {
+    name: 'online application error (empty form)', path: '/leistungen/7/antrag', status: 400, errorSummary: true, forms: ['form[action="/leistungen/7/antrag"]'],
+    submit: { form: 'form[action="/leistungen/7/antrag"]', fill: () => ({}) },
+  },
+  { name: 'applications and status check', path: '/antraege', status: 200, forms: ['form[action="/antraege/status"]'] },
+  {
+    name: 'status check error (unknown reference)', path: '/antraege', status: 404, errorSummary: true, forms: ['form[action="/antraege/status"]'],
+    submit: { form: 'form[action="/antraege/status"]', fill: () => ({ '#field-reference': 'A-00000000', '#field-secret': 'FALSCH' }) },
+  },
   { name: 'appointment booking', path: '/termine', status: 200, forms: ['form[action="/termine"]'] },
   { name: 'appointment times', path: '/termine?wahl=1:1', status: 200, forms: ['form[action="/termine"]'] },
   { name: 'manage an appointment', path: '/termine/verwalten', status: 200, forms: ['form[action="/termine/verwalten"]'] },
@@ -109,6 +120,11 @@ const SIGNED_IN_PAGES = [
     name: 'new service error (empty form)', path: '/staff/leistungen/neu', status: 400, errorSummary: true, forms: ['form[action="/staff/leistungen"]'],
     submit: { form: 'form[action="/staff/leistungen"]', fill: () => ({}) },
   },
+  { name: 'case inbox (staff)', path: '/staff/vorgaenge', status: 200 },
+  { name: 'case file (staff)', path: '/staff/vorgaenge/1', status: 200, forms: ['form[action="/staff/vorgaenge/1"]'] },
+  { name: 'payments and CAMT import (staff)', path: '/staff/zahlungen', status: 200, forms: ['form[action="/staff/zahlungen"]'] },
+  { name: 'online form definition (staff)', path: '/staff/leistungen/7/formular', status: 200, forms: ['form[action="/staff/leistungen/7/formular"]'] },
+  { name: 'my account', path: '/konto', status: 200 },
   { name: 'lighting calendar override', path: '/staff/licht/schaltplaene?neu=override', status: 200, forms: ['form[action="/staff/licht/ausnahmen"]'] },
 ];
 const MAX_ADMIN_SUBPAGES = 30;

@@ -319,6 +319,46 @@ async fn seed(env: &Env) -> Result<()> {
             crate::cases::set_form(env, &actor, *id, &definition, retention_days).await?;
         }
     }
+    // One application waiting in the Ordnungsamt's inbox, so the case file has something to
+    // show; its proof of insurance is a generated PDF.
+    if let Some(id) = ids.get("99108001001000") {
+        let proof = crate::pdf::render(
+            &crate::pdf::Document {
+                title: "Versicherungsbestätigung".into(),
+                author: "Beispiel-Versicherung".into(),
+                lang: "de".into(),
+                blocks: vec![
+                    crate::pdf::Block::Heading("Bestätigung der Hundehalter-Haftpflicht".into()),
+                    crate::pdf::Block::Paragraph(
+                        "Für den Hund der Versicherungsnehmerin besteht eine Haftpflichtversicherung.".into(),
+                    ),
+                ],
+            },
+            env.now(),
+        );
+        crate::cases::submit(
+            env,
+            &Actor::new(kern::Principal::Anonymous, "demo"),
+            crate::cases::Application {
+                service_id: *id,
+                applicant_name: "Erika Mustermann".into(),
+                applicant_email: "erika.mustermann@example.org".into(),
+                data: serde_json::json!({
+                    "geburtsdatum": "1984-03-12",
+                    "anschrift": "Hansaplatz 1, 44137 Musterstadt",
+                    "anzahl": 1,
+                    "rasse": "labrador",
+                    "listenhund": false
+                }),
+                attachments: vec![crate::cases::Upload {
+                    name: "nachweis".into(),
+                    file_name: "versicherung.pdf".into(),
+                    bytes: proof,
+                }],
+            },
+        )
+        .await?;
+    }
     Ok(())
 }
 
