@@ -61,17 +61,7 @@ fn treasury() -> Actor {
 #[tokio::test]
 async fn apply_attach_pay_by_transfer_decide_and_see() {
     let t = setup().await;
-    let mut dog = None;
-    for s in services::demo::services() {
-        let leika = s.leika.clone();
-        let id = services::catalog::create(&t.env, &writer(), s)
-            .await
-            .unwrap();
-        if leika == "99108001001000" {
-            dog = Some(id);
-        }
-    }
-    let dog = dog.unwrap();
+    let dog = dog_service(&t).await;
     // A bad definition is refused with the problem named.
     let mut bad = definition();
     bad["schema"]["properties"]["anzahl"]["oneOf"] = json!([]);

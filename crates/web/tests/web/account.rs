@@ -8,18 +8,7 @@ use serde_json::json;
 use web::testing::TestApp;
 
 async fn case_of(app: &TestApp, username: &str) -> services::cases::Submitted {
-    let mut tx = app.env.db.begin().await.unwrap();
-    for o in platform::demo::org_units() {
-        store::city::upsert_org_unit(&mut tx, &o).await.unwrap();
-    }
-    tx.commit().await.unwrap();
-    let service = services::demo::services()
-        .into_iter()
-        .find(|s| s.leika == "99108001001000")
-        .unwrap();
-    let id = services::catalog::create(&app.env, &Actor::system(), service)
-        .await
-        .unwrap();
+    let id = crate::demo_catalog(app).await["99108001001000"];
     let def = json!({
         "schema": { "type": "object", "properties": { "anzahl": { "type": "integer", "minimum": 1 } }, "required": ["anzahl"] },
         "layout": { "groups": [{ "id": "hund", "title": { "de": "Ihr Hund" },

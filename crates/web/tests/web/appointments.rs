@@ -12,21 +12,7 @@ use web::testing::TestApp;
 /// offering the registration certificate (10 minutes). Returns (office, service).
 async fn app() -> (TestApp, i64, i64) {
     let app = TestApp::new().await;
-    let mut tx = app.env.db.begin().await.unwrap();
-    for o in platform::demo::org_units() {
-        store::city::upsert_org_unit(&mut tx, &o).await.unwrap();
-    }
-    tx.commit().await.unwrap();
-    let mut cert = 0;
-    for s in services::demo::services() {
-        let leika = s.leika.clone();
-        let id = services::catalog::create(&app.env, &Actor::system(), s)
-            .await
-            .unwrap();
-        if leika == "99115005001000" {
-            cert = id;
-        }
-    }
+    let cert = crate::demo_catalog(&app).await["99115005001000"];
     let o = appointments::create_office(
         &app.env,
         &Actor::system(),

@@ -44,18 +44,7 @@ async fn simulator() -> String {
 async fn apply_pay_online_decide_and_see_it() {
     let sim = simulator().await;
     let app = TestApp::with_config(|c| c.payment.provider_url = Some(sim.clone())).await;
-    let mut tx = app.env.db.begin().await.unwrap();
-    for o in platform::demo::org_units() {
-        store::city::upsert_org_unit(&mut tx, &o).await.unwrap();
-    }
-    tx.commit().await.unwrap();
-    let service = services::demo::services()
-        .into_iter()
-        .find(|s| s.leika == "99108001001000")
-        .unwrap();
-    let id = services::catalog::create(&app.env, &Actor::system(), service)
-        .await
-        .unwrap();
+    let id = crate::demo_catalog(&app).await["99108001001000"];
     let def = json!({
         "schema": { "type": "object", "properties": { "anzahl": { "type": "integer", "minimum": 1, "maximum": 5 } }, "required": ["anzahl"] },
         "layout": { "groups": [{ "id": "hund", "title": { "de": "Ihr Hund", "en": "Your dog" },
