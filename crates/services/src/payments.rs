@@ -139,7 +139,8 @@ pub async fn issue_invoice(env: &Env, tx: &mut Tx, c: &Case, cents: i64) -> Resu
     Ok(i)
 }
 
-pub(crate) fn euro(cents: i64) -> String {
+/// An amount in cents as German text, `12,50 €`.
+pub fn euro(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let c = cents.unsigned_abs();
     format!("{sign}{},{:02} €", c / 100, c % 100)

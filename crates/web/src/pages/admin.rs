@@ -6,6 +6,7 @@
 //! again, so the rule holds even if a route forgot the gate. Every change is a POST form with
 //! the CSRF field (checked by the middleware) and is audited by the platform layer.
 
+use super::parse_id;
 use super::redirect_with_flash;
 use crate::ctx::Ctx;
 use crate::error::WebResult;
@@ -160,12 +161,6 @@ fn problem(state: &AppState, lang: Lang, field: &str, key: &str) -> Problem {
         field: Some(field.to_string()),
         message: state.i18n.t(lang, key),
     }
-}
-
-/// Ids in paths: anything that is not a number names nothing.
-fn parse_id(raw: &str) -> WebResult<i64> {
-    raw.parse::<i64>()
-        .map_err(|_| WebError(Error::not_found("Nicht gefunden.")))
 }
 
 fn parse_roles(

@@ -11,6 +11,7 @@
 
 use super::admin::{FormFields, problems_of};
 use super::cityops::Staff;
+use super::parse_id;
 use super::redirect_with_flash;
 use crate::AppState;
 use crate::ctx::Ctx;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 use services::cases::{self, Application, CaseView, ResidentKey, Upload};
 use services::forms::{FieldError, FormDef};
 use services::payments;
+use services::payments::euro;
 
 pub fn router(upload_limit: usize) -> Router<AppState> {
     Router::new()
@@ -89,21 +91,6 @@ async fn conditions_script() -> Response {
         SCRIPT,
     )
         .into_response()
-}
-
-fn parse_id(raw: &str) -> WebResult<i64> {
-    raw.parse::<i64>()
-        .map_err(|_| WebError(Error::not_found("Nicht gefunden.")))
-}
-
-fn euro(cents: i64) -> String {
-    let c = cents.unsigned_abs();
-    format!(
-        "{}{},{:02} €",
-        if cents < 0 { "-" } else { "" },
-        c / 100,
-        c % 100
-    )
 }
 
 /// Text fields and files of a multipart form.

@@ -6,6 +6,7 @@
 //! sends anonymous visitors to the login page first.
 
 use super::admin::{FormFields, problems_of};
+use super::parse_id;
 use super::redirect_with_flash;
 use crate::ctx::Ctx;
 use crate::error::WebResult;
@@ -84,11 +85,6 @@ impl FromRequestParts<AppState> for Staff {
         })?;
         Ok(Staff(ctx))
     }
-}
-
-fn parse_id(raw: &str) -> WebResult<i64> {
-    raw.parse::<i64>()
-        .map_err(|_| WebError(Error::not_found("Nicht gefunden.")))
 }
 
 async fn district_names(state: &AppState) -> WebResult<BTreeMap<i64, String>> {

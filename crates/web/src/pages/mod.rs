@@ -45,6 +45,12 @@ pub fn router() -> Router<AppState> {
         .merge(appointments::router())
 }
 
+/// Ids in paths: anything that is not a number names nothing (404, as a missing object).
+pub(crate) fn parse_id(raw: &str) -> WebResult<i64> {
+    raw.parse::<i64>()
+        .map_err(|_| WebError(kern::Error::not_found("Nicht gefunden.")))
+}
+
 /// A cookie set by the server for the browser only.
 pub fn cookie(
     ctx: &Ctx,

@@ -6,6 +6,7 @@
 
 use super::admin::{FormFields, problems_of};
 use super::cityops::Staff;
+use super::parse_id;
 use super::redirect_with_flash;
 use crate::AppState;
 use crate::ctx::Ctx;
@@ -21,6 +22,7 @@ use kern::error::Problem;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use services::catalog::{self, ServiceInput};
+use services::payments::euro;
 use std::collections::BTreeMap;
 
 pub fn router() -> Router<AppState> {
@@ -49,15 +51,6 @@ const KEYS: &[(&str, &str)] = &[
     ("org_unit", "services-error-org-unit"),
     ("q", "services-error-query"),
 ];
-
-fn parse_id(raw: &str) -> WebResult<i64> {
-    raw.parse::<i64>()
-        .map_err(|_| WebError(Error::not_found("Diese Leistung gibt es nicht.")))
-}
-
-fn euro(cents: i64) -> String {
-    format!("{},{:02} €", cents / 100, cents % 100)
-}
 
 fn summary(text: &str) -> String {
     let first = text
