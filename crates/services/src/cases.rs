@@ -1279,18 +1279,14 @@ pub async fn add_document(
     Ok(d)
 }
 
+/// The media type of a document staff add: what a form accepts (by content), or UTF-8 text
+/// (file notes, e-mails saved as text).
 fn sniff(b: &[u8]) -> Option<&'static str> {
-    if b.starts_with(b"%PDF-") {
-        Some("application/pdf")
-    } else if b.starts_with(&[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a]) {
-        Some("image/png")
-    } else if b.starts_with(&[0xff, 0xd8, 0xff]) {
-        Some("image/jpeg")
-    } else if std::str::from_utf8(b).is_ok_and(|s| !s.contains('\0')) {
-        Some("text/plain")
-    } else {
-        None
-    }
+    crate::forms::sniff_media_type(b).or_else(|| {
+        std::str::from_utf8(b)
+            .is_ok_and(|s| !s.contains('\0'))
+            .then_some("text/plain")
+    })
 }
 
 /// Decides a case: `approved` or `rejected`, with the reasons. An approval needs the fee paid.
