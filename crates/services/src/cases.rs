@@ -187,8 +187,6 @@ pub fn may_work(p: &Principal, org_unit_id: Option<i64>) -> bool {
 fn require_work(actor: &Actor, c: &Case) -> Result<()> {
     if actor.is_system() || may_work(&actor.principal, c.org_unit_id) {
         Ok(())
-    } else if actor.principal.is_anonymous() {
-        Err(Error::Unauthorized("Bitte melden Sie sich an.".into()))
     } else {
         Err(not_found())
     }
@@ -576,6 +574,9 @@ async fn load(env: &Env, case_id: i64) -> Result<Case> {
 /// A case as seen by a signed-in person: the applicant (public parts) or staff of its org unit
 /// (everything).
 pub async fn view(env: &Env, actor: &Actor, case_id: i64) -> Result<CaseView> {
+    if actor.principal.is_anonymous() && !actor.is_system() {
+        return Err(Error::Unauthorized("Bitte melden Sie sich an.".into()));
+    }
     let c = load(env, case_id).await?;
     if actor.is_system() || may_work(&actor.principal, c.org_unit_id) {
         build_view(env, c, true).await

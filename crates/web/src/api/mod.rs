@@ -11,6 +11,7 @@
 //! type's `openapi` function to [`PARTS`]; [`openapi`] merges them into one document.
 
 mod audit;
+mod cases;
 mod city;
 mod cityops;
 mod energy;
@@ -41,6 +42,7 @@ pub const PARTS: &[fn() -> openapi::OpenApi] = &[
     lighting::LightingApi::openapi,
     energy::EnergyApi::openapi,
     services::ServicesApi::openapi,
+    cases::CasesApi::openapi,
 ];
 
 /// The name of the bearer security scheme every protected operation refers to.
@@ -58,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .merge(lighting::router())
         .merge(energy::router())
         .merge(services::router())
+        .merge(cases::router())
 }
 
 /// The whole OpenAPI 3.1 document: the common frame plus every part in [`PARTS`].

@@ -247,3 +247,157 @@ async fn apply_pay_online_decide_and_see_it() {
         seen.body
     );
 }
+
+#[tokio::test]
+async fn the_json_api_follows_applications_behind_its_gates() {
+    use axum::http::{Request, header};
+    let app = TestApp::new().await;
+    let ids = crate::demo_catalog(&app).await;
+    let dog = ids["99108001001000"];
+    let def = json!({
+        "schema": { "type": "object", "properties": { "anzahl": { "type": "integer", "minimum": 1 } }, "required": ["anzahl"] },
+        "layout": { "groups": [{ "id": "hund", "title": { "de": "Ihr Hund" },
+            "fields": [{ "name": "anzahl", "label": { "de": "Anzahl der Hunde" } }] }] },
+        "fee": { "kind": "fixed", "cents": 1500 },
+        "workflow": { "labels": { "received": { "de": "Antrag liegt vor" } } }
+    });
+    services::cases::set_form(&app.env, &Actor::system(), dog, &def, 365)
+        .await
+        .unwrap();
+
+    // The form definition is public; a service without a form answers 404 as a problem.
+    let r = app.get(&format!("/api/v1/services/{dog}/form")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.json()["definition"]["schema"]["required"],
+        json!(["anzahl"])
+    );
+    let other = ids["99102013001000"];
+    let r = app.get(&format!("/api/v1/services/{other}/form")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("application/problem+json"))
+    );
+
+    let pw = app.user("erika", &[Role::Resident], &[]).await;
+    let user = store::accounts::user_by_username(&app.env.db, "erika")
+        .await
+        .unwrap()
+        .unwrap();
+    let principal = platform::accounts::principal_of(&app.env, &user)
+        .await
+        .unwrap();
+    let done = services::cases::submit(
+        &app.env,
+        &Actor::new(principal, "127.0.0.1"),
+        services::cases::Application {
+            service_id: dog,
+            applicant_name: "Erika Mustermann".into(),
+            applicant_email: "erika@example.org".into(),
+            data: json!({ "anzahl": 1 }),
+            attachments: Vec::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let status = |body: serde_json::Value| {
+        Request::post("/api/v1/applications/status")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let r = app
+        .send(status(
+            json!({ "reference": done.case.reference, "code": done.secret }),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let a = r.json();
+    assert_eq!(a["status"], "received");
+    assert_eq!(a["status_label"]["de"], "Antrag liegt vor");
+    assert_eq!(a["invoices"][0]["amount_cents"], 1500);
+    assert!(
+        a["invoices"][0]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("RF")
+    );
+    let r = app
+        .send(status(
+            json!({ "reference": done.case.reference, "code": "FALSCH" }),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .send(status(
+            json!({ "reference": done.case.reference, "code": done.secret, "x": 1 }),
+        ))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "unknown fields are refused"
+    );
+    let r = app
+        .send(status(json!({ "reference": done.case.reference })))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // The inbox and the case file: anonymous 401, residents 403 / only their own case, staff of
+    // other units see nothing, admin tokens everything.
+    let case_path = format!("/api/v1/cases/{}", done.case.id);
+    assert_eq!(
+        app.get("/api/v1/cases").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.get(&case_path).await.status, StatusCode::UNAUTHORIZED);
+    let erika = app.browser();
+    erika.login("erika", &pw).await;
+    assert_eq!(
+        erika.get("/api/v1/cases").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let own = erika.get(&case_path).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(
+        own.json()["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["public"] == true)
+    );
+    assert_eq!(own.json()["deadline"], serde_json::Value::Null);
+    let bodo = app.browser_as("bodo", &[Role::Resident], &[]).await;
+    assert_eq!(bodo.get(&case_path).await.status, StatusCode::NOT_FOUND);
+    let foreign = app.browser_as("fremd", &[Role::Staff], &[]).await;
+    assert_eq!(foreign.get("/api/v1/cases").await.json(), json!([]));
+    assert_eq!(foreign.get(&case_path).await.status, StatusCode::NOT_FOUND);
+    let admin = app.token(&["admin"]).await;
+    let r = app
+        .with_token(Method::GET, "/api/v1/cases?status=received", &admin, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()[0]["reference"], done.case.reference.as_str());
+    let r = app
+        .with_token(Method::GET, "/api/v1/cases?status=erledigt", &admin, None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = app.with_token(Method::GET, &case_path, &admin, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["answers"][0][1], "1");
+
+    // The operations are described in the OpenAPI document.
+    let spec = app.get("/api/openapi.json").await.json();
+    for p in [
+        "/api/v1/services/{id}/form",
+        "/api/v1/applications/status",
+        "/api/v1/cases",
+        "/api/v1/cases/{id}",
+    ] {
+        assert!(
+            spec["paths"][p].is_object(),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+}
