@@ -43,7 +43,12 @@ async fn simulator() -> String {
 #[tokio::test]
 async fn apply_pay_online_decide_and_see_it() {
     let sim = simulator().await;
-    let app = TestApp::with_config(|c| c.payment.provider_url = Some(sim.clone())).await;
+    let sink = platform::mail::testing::SmtpSink::start().await;
+    let app = TestApp::with_config(|c| {
+        c.payment.provider_url = Some(sim.clone());
+        c.mail.smtp_url = Some(sink.url.clone());
+    })
+    .await;
     let id = crate::demo_catalog(&app).await["99108001001000"];
     let def = json!({
         "schema": { "type": "object", "properties": { "anzahl": { "type": "integer", "minimum": 1, "maximum": 5 } }, "required": ["anzahl"] },
@@ -130,6 +135,16 @@ async fn apply_pay_online_decide_and_see_it() {
         .await
         .unwrap()
         .remove(0);
+    // The confirmation goes out over SMTP (a local sink) with the reference.
+    platform::mail::deliver_pending(&app.env, 50).await.unwrap();
+    let mails = sink.received();
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.to == vec!["<erika@example.org>".to_string()]
+                && m.data.contains(&case.reference)),
+        "{mails:?}"
+    );
     assert!(erika.get("/antraege").await.body.contains(&case.reference));
     let mine = erika.get(&format!("/antraege/{}", case.id)).await;
     assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
@@ -245,6 +260,14 @@ async fn apply_pay_online_decide_and_see_it() {
         seen.body.contains("bewilligt") && seen.body.contains("Bescheid"),
         "{}",
         seen.body
+    );
+    // And is told by e-mail.
+    platform::mail::deliver_pending(&app.env, 50).await.unwrap();
+    assert!(
+        sink.received()
+            .iter()
+            .any(|m| m.data.contains("Bescheid") && m.data.contains(&case.reference)),
+        "the decision mail reached the sink"
     );
 }
 
