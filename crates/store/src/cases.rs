@@ -4,21 +4,12 @@
 //! queries, written through the small row helpers at the top.
 
 use crate::q::{Expr, ExprTrait, Order, Query, id};
+use crate::rows::{Id, Num, insert as insert_cols};
 use crate::{Db, Record, Tx};
 use chrono::{DateTime, Utc};
 use kern::{Error, Result};
 use sea_query::{SelectStatement, SimpleExpr};
 use sqlx::types::Json;
-
-#[derive(sqlx::FromRow)]
-struct Id {
-    id: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct Num {
-    n: Option<i64>,
-}
 
 /// Inserts a row from column/value pairs; returns its id.
 async fn insert(
@@ -27,17 +18,7 @@ async fn insert(
     row: Vec<(&'static str, SimpleExpr)>,
 ) -> Result<i64> {
     let (cols, values): (Vec<_>, Vec<_>) = row.into_iter().unzip();
-    let r: Id = tx
-        .fetch_one(
-            &Query::insert()
-                .into_table(id(table))
-                .columns(cols.into_iter().map(id))
-                .values_panic(values)
-                .returning_col(id("id"))
-                .take(),
-        )
-        .await?;
-    Ok(r.id)
+    insert_cols(tx, table, &cols, values).await
 }
 
 /// Updates columns of the row with this id; `missing` is the error when there is none.

@@ -30,6 +30,7 @@ pub mod feedback;
 pub mod lighting;
 pub mod mail;
 pub mod privacy;
+mod rows;
 pub mod services;
 pub mod settings;
 #[cfg(any(test, feature = "testing"))]

@@ -3,34 +3,10 @@
 //! `cityops::lighting`; these are plain queries.
 
 use crate::q::{Expr, ExprTrait, Order as Sort, Query, id};
+use crate::rows::insert;
 use crate::{Db, Tx};
 use chrono::{DateTime, Utc};
 use kern::{Error, Result};
-use sea_query::SimpleExpr;
-
-#[derive(sqlx::FromRow)]
-struct Id {
-    id: i64,
-}
-
-async fn insert(
-    tx: &mut Tx,
-    table: &'static str,
-    cols: &[&'static str],
-    values: Vec<SimpleExpr>,
-) -> Result<i64> {
-    let r: Id = tx
-        .fetch_one(
-            &Query::insert()
-                .into_table(id(table))
-                .columns(cols.iter().map(|c| id(c)))
-                .values_panic(values)
-                .returning_col(id("id"))
-                .take(),
-        )
-        .await?;
-    Ok(r.id)
-}
 
 // ---- schedules ----
 

@@ -3,40 +3,12 @@
 //! the `services` crate; these are plain queries.
 
 use crate::q::{Expr, ExprTrait, Func, Order, Query, id};
+use crate::rows::{Num, insert};
 use crate::{Db, Tx};
 use chrono::{DateTime, Utc};
 use kern::{Error, Result};
 use sea_query::SimpleExpr;
 use sqlx::types::Json;
-
-#[derive(sqlx::FromRow)]
-struct Id {
-    id: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct Num {
-    n: Option<i64>,
-}
-
-async fn insert(
-    tx: &mut Tx,
-    table: &'static str,
-    cols: &[&'static str],
-    values: Vec<SimpleExpr>,
-) -> Result<i64> {
-    let r: Id = tx
-        .fetch_one(
-            &Query::insert()
-                .into_table(id(table))
-                .columns(cols.iter().map(|c| id(c)))
-                .values_panic(values)
-                .returning_col(id("id"))
-                .take(),
-        )
-        .await?;
-    Ok(r.id)
-}
 
 fn strings(v: &[String]) -> SimpleExpr {
     serde_json::Value::from(v.to_vec()).into()
