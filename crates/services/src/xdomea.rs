@@ -8,25 +8,35 @@
 //! Abgabe.Abgabe.0401
 //! ├─ Kopf: ProzessID, Nachrichtentyp (code 0401), Erstellungszeitpunkt,
 //! │        Absender, Empfaenger (je Institution/Name), SendendesSystem,
-//! │        Importbestaetigung, Empfangsbestaetigung
+//! │        Importbestaetigung (immer 1), Empfangsbestaetigung
 //! └─ Schriftgutobjekt
 //!    └─ Akte: Identifikation/ID, AllgemeineMetadaten (Betreff, Kennzeichen),
-//!       │     Lebenszyklus/Laufzeit (Beginn, Ende), Aufbewahrungsdauer
+//!       │     ArchivspezifischeMetadaten/Aufbewahrungsdauer/AnzahlJahre,
+//!       │     Laufzeit (Beginn, Ende)
 //!       └─ Akteninhalt
 //!          └─ Vorgang: Identifikation/ID, AllgemeineMetadaten
-//!             └─ Dokument*: Identifikation/ID, AllgemeineMetadaten/Betreff,
-//!                └─ Version*: Nummer, Format (Name, SonstigerName = MIME-Typ,
+//!             └─ Dokument*: Identifikation/ID, AllgemeineMetadaten/Betreff
+//!                └─ Version*: Nummer, Format (Name = Code 100 „Sonstiges“,
+//!                             SonstigerName = Endung und MIME-Typ, Version,
 //!                             Primaerdokument: Dateiname, DateinameOriginal,
 //!                             DatumUhrzeit)
 //! ```
+//!
+//! Die Reihenfolge der Elemente ist die des Schemas. Codelisten-Elemente
+//! (`Nachrichtentyp`, Format-`Name`) tragen `listURI` und `listVersionID`;
+//! ihr Kindelement `code` steht ohne Namensraum.
 //!
 //! Das ZIP-Paket enthält `{ProzessID}_Abgabe.Abgabe.0401.xml` und je
 //! Dokumentversion eine Datei; ihr Name (`Dateiname` in der Nachricht)
 //! beginnt mit der Dokument-ID, gefolgt von Versionsnummer und dem
 //! bereinigten Originalnamen, und ist im Paket eindeutig.
 //!
-//! Hinweis: Die Struktur folgt der XDOMEA-3-Spezifikation in der hier
-//! benötigten Teilmenge; eine Prüfung gegen das XSD findet nicht statt.
+//! Das Schema verlangt UUIDs für Prozess-, Akten- und Dokument-IDs und
+//! einen Dateinamen, der mit einer UUID beginnt; [`zip()`] weist andere IDs
+//! ab. Die Nachricht wurde mit xmllint gegen die XSD von XDOMEA 3.1.0
+//! (`xdomea.xsd` samt `xoev-code.xsd`) geprüft; die XSD liegen nicht im
+//! Repository, der Test `message_follows_schema_order` hält die geforderte
+//! Struktur fest.
 
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
 use quick_xml::Writer;
@@ -38,6 +48,16 @@ use std::io::{Cursor, Write};
 /// Namensraum der erzeugten Nachricht.
 pub const NAMESPACE: &str = "urn:xoev-de:xdomea:schema:3.1.0";
 const PRODUCT: &str = "Stadtkern";
+const LIST_NACHRICHTENTYP: &str = "urn:xoev-de:xdomea:codeliste:nachrichtentyp";
+/// Vom Schema für diese Codeliste fest vorgegebene Version.
+const LIST_NACHRICHTENTYP_VERSION: &str = "2.0";
+const LIST_DATEIFORMAT: &str = "urn:xoev-de:xdomea:codeliste:dateiformat";
+/// Pflichtattribut, dessen Wert das Schema nicht festlegt; angenommen wird
+/// die erste Fassung der Liste.
+const LIST_DATEIFORMAT_VERSION: &str = "1.0";
+/// Code „Sonstiges“ der Dateiformat-Liste; das Format steht dann in
+/// `SonstigerName`.
+const DATEIFORMAT_SONSTIGES: &str = "100";
 
 /// Die zu exportierende Akte.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,6 +225,17 @@ fn format_code(file_name: &str, media_type: &str) -> String {
     })
 }
 
+/// `SonstigerName` zum Code „Sonstiges“: Endung und, falls bekannt, MIME-Typ.
+fn format_name(file_name: &str, media_type: &str) -> String {
+    let code = format_code(file_name, media_type);
+    let media_type = media_type.trim();
+    if media_type.is_empty() {
+        code
+    } else {
+        format!("{code} ({media_type})")
+    }
+}
+
 fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -239,6 +270,18 @@ fn metadata(w: &mut W, subject: &str, reference: Option<&str>) {
     });
 }
 
+/// Ein Codelisten-Element; `code` ist im Schema unqualifiziert.
+fn coded(w: &mut W, name: &str, list: &str, version: &str, code: &str) {
+    let _ = w
+        .create_element(name)
+        .with_attribute(("listURI", list))
+        .with_attribute(("listVersionID", version))
+        .write_inner_content(|w| {
+            text(w, "code", code);
+            Ok(())
+        });
+}
+
 fn identification(w: &mut W, id: &str) {
     block(w, "xdomea:Identifikation", |w| text(w, "xdomea:ID", id));
 }
@@ -254,37 +297,36 @@ pub fn message_xml(c: &CaseExport) -> String {
         .write_inner_content(|w| {
             block(w, "xdomea:Kopf", |w| {
                 text(w, "xdomea:ProzessID", &c.process_id);
-                let _ = w
-                    .create_element("xdomea:Nachrichtentyp")
-                    .with_attribute(("listURI", "urn:xoev-de:xdomea:codeliste:nachrichtentyp"))
-                    .write_inner_content(|w| {
-                        text(w, "code", "0401");
-                        Ok(())
-                    });
+                coded(
+                    w,
+                    "xdomea:Nachrichtentyp",
+                    LIST_NACHRICHTENTYP,
+                    LIST_NACHRICHTENTYP_VERSION,
+                    "0401",
+                );
                 text(w, "xdomea:Erstellungszeitpunkt", &ts(&c.created_at));
                 institution(w, "xdomea:Absender", &c.sender);
                 institution(w, "xdomea:Empfaenger", &c.receiver);
                 block(w, "xdomea:SendendesSystem", |w| {
                     text(w, "xdomea:Produktname", PRODUCT);
                 });
-                text(w, "xdomea:Importbestaetigung", "true");
-                text(w, "xdomea:Empfangsbestaetigung", "false");
+                // Bei der Abgabe fest 1 (Schema: fixed="1").
+                text(w, "xdomea:Importbestaetigung", "1");
+                text(w, "xdomea:Empfangsbestaetigung", "0");
             });
             block(w, "xdomea:Schriftgutobjekt", |w| {
                 block(w, "xdomea:Akte", |w| {
                     identification(w, &c.file_id);
                     metadata(w, &c.subject, Some(&c.file_reference));
-                    block(w, "xdomea:Lebenszyklus", |w| {
-                        block(w, "xdomea:Laufzeit", |w| {
-                            text(w, "xdomea:Beginn", &c.opened.to_string());
-                            text(w, "xdomea:Ende", &c.closed.to_string());
+                    block(w, "xdomea:ArchivspezifischeMetadaten", |w| {
+                        block(w, "xdomea:Aufbewahrungsdauer", |w| {
+                            text(w, "xdomea:AnzahlJahre", &c.retention_years.to_string());
                         });
                     });
-                    text(
-                        w,
-                        "xdomea:Aufbewahrungsdauer",
-                        &c.retention_years.to_string(),
-                    );
+                    block(w, "xdomea:Laufzeit", |w| {
+                        text(w, "xdomea:Beginn", &c.opened.to_string());
+                        text(w, "xdomea:Ende", &c.closed.to_string());
+                    });
                     block(w, "xdomea:Akteninhalt", |w| {
                         block(w, "xdomea:Vorgang", |w| {
                             identification(w, &derived_uuid(&format!("vorgang:{}", c.file_id)));
@@ -297,24 +339,18 @@ pub fn message_xml(c: &CaseExport) -> String {
                                         block(w, "xdomea:Version", |w| {
                                             text(w, "xdomea:Nummer", &v.number.to_string());
                                             block(w, "xdomea:Format", |w| {
-                                                let _ = w
-                                                    .create_element("xdomea:Name")
-                                                    .with_attribute((
-                                                        "listURI",
-                                                        "urn:xoev-de:xdomea:codeliste:dateiformat",
-                                                    ))
-                                                    .write_inner_content(|w| {
-                                                        text(
-                                                            w,
-                                                            "code",
-                                                            &format_code(
-                                                                &v.file_name,
-                                                                &v.media_type,
-                                                            ),
-                                                        );
-                                                        Ok(())
-                                                    });
-                                                text(w, "xdomea:SonstigerName", &v.media_type);
+                                                coded(
+                                                    w,
+                                                    "xdomea:Name",
+                                                    LIST_DATEIFORMAT,
+                                                    LIST_DATEIFORMAT_VERSION,
+                                                    DATEIFORMAT_SONSTIGES,
+                                                );
+                                                text(
+                                                    w,
+                                                    "xdomea:SonstigerName",
+                                                    &format_name(&v.file_name, &v.media_type),
+                                                );
                                                 text(w, "xdomea:Version", "unbekannt");
                                                 block(w, "xdomea:Primaerdokument", |w| {
                                                     text(w, "xdomea:Dateiname", name);
@@ -350,6 +386,9 @@ fn validate(c: &CaseExport) -> Result<(), String> {
             c.process_id
         ));
     }
+    if !is_uuid(&c.file_id) {
+        return Err(format!("Die Akten-ID „{}“ ist keine UUID.", c.file_id));
+    }
     for (field, v) in [
         ("Absender", &c.sender),
         ("Empfänger", &c.receiver),
@@ -369,12 +408,25 @@ fn validate(c: &CaseExport) -> Result<(), String> {
     if c.retention_years < 0 {
         return Err("Die Aufbewahrungsdauer darf nicht negativ sein.".into());
     }
+    if c.retention_years > i64::from(u16::MAX) {
+        return Err(format!(
+            "Die Aufbewahrungsdauer von {} Jahren ist zu groß (höchstens {}).",
+            c.retention_years,
+            u16::MAX
+        ));
+    }
     let mut ids = HashSet::new();
     for d in &c.documents {
         if d.id.trim().is_empty() {
             return Err(format!("Das Dokument „{}“ hat keine ID.", d.title));
         }
-        if !ids.insert(&d.id) {
+        if !is_uuid(&d.id) {
+            return Err(format!(
+                "Die ID „{}“ des Dokuments „{}“ ist keine UUID.",
+                d.id, d.title
+            ));
+        }
+        if !ids.insert(d.id.to_ascii_lowercase()) {
             return Err(format!("Die Dokument-ID „{}“ kommt mehrfach vor.", d.id));
         }
         let mut numbers = HashSet::new();
@@ -543,7 +595,7 @@ mod tests {
         assert_eq!(texts_of(&xml, "Kennzeichen")[0], "32.1-2024/0815");
         assert_eq!(texts_of(&xml, "Beginn"), vec!["2024-01-10"]);
         assert_eq!(texts_of(&xml, "Ende"), vec!["2024-03-01"]);
-        assert_eq!(texts_of(&xml, "Aufbewahrungsdauer"), vec!["10"]);
+        assert_eq!(texts_of(&xml, "AnzahlJahre"), vec!["10"]);
         assert_eq!(texts_of(&xml, "Nummer"), vec!["1", "2", "1"]);
         assert!(texts_of(&xml, "Betreff").contains(&"Bescheid \"Steuer\"".to_string()));
         let ids = texts_of(&xml, "ID");
@@ -641,13 +693,156 @@ mod tests {
         let names: Vec<String> = package_names(&c).concat();
         assert_eq!(names[2], "A__1_Bescheid_Groesse.txt");
         assert_eq!(names[3], "A__1_Bescheid_Groesse_2.txt");
-        c.documents[2].id = "A?".into();
-        assert!(zip(&c).unwrap_err().contains("mehrfach"));
         c.documents[2].id = "A/B".into();
         assert_eq!(package_names(&c).concat()[3], "A_B_1_Bescheid_Groesse.txt");
+        // Das Schema verlangt UUIDs als Dokument-IDs.
+        assert!(zip(&c).unwrap_err().contains("keine UUID"));
+        c.documents[1].id = "7d3e0000-aaaa-4bbb-8ccc-000000000002".into();
+        c.documents[2].id = "7D3E0000-AAAA-4BBB-8CCC-000000000002".into();
+        assert!(zip(&c).unwrap_err().contains("mehrfach"));
+        c.documents[2].id = "7d3e0000-aaaa-4bbb-8ccc-000000000003".into();
         let bytes = zip(&c).unwrap();
         let a = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
         assert_eq!(a.len(), 5);
+    }
+
+    fn local_of(s: &quick_xml::events::BytesStart<'_>) -> String {
+        let name = s.local_name();
+        let n: &str = name.as_ref();
+        n.to_string()
+    }
+
+    /// Lokale Namen der Kindelemente des ersten Elements `parent`, in
+    /// Dokumentreihenfolge.
+    fn children_of(xml: &str, parent: &str) -> Vec<String> {
+        let mut r = Reader::from_str(xml);
+        let mut depth = 0usize;
+        let mut inside: Option<usize> = None;
+        let mut out = Vec::new();
+        loop {
+            match r.read_event().expect("XML wohlgeformt") {
+                Event::Start(s) => {
+                    depth += 1;
+                    let local = local_of(&s);
+                    match inside {
+                        Some(d) if depth == d + 1 => out.push(local),
+                        None if local == parent => inside = Some(depth),
+                        _ => {}
+                    }
+                }
+                Event::Empty(s) if inside == Some(depth) => out.push(local_of(&s)),
+                Event::End(_) if inside == Some(depth) => return out,
+                Event::End(_) => depth -= 1,
+                Event::Eof => return out,
+                _ => {}
+            }
+        }
+    }
+
+    /// Reihenfolge und Pflichtelemente nach der XSD von XDOMEA 3.1.0
+    /// (Abgabe.Abgabe.0401, NkAbgabeType, AkteType, VorgangType,
+    /// DokumentType, VersionType, FormatType, PrimaerdokumentType).
+    #[test]
+    fn message_follows_schema_order() {
+        let xml = message_xml(&sample());
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            children_of(&xml, "Abgabe.Abgabe.0401"),
+            names(&["Kopf", "Schriftgutobjekt"])
+        );
+        assert_eq!(
+            children_of(&xml, "Kopf"),
+            names(&[
+                "ProzessID",
+                "Nachrichtentyp",
+                "Erstellungszeitpunkt",
+                "Absender",
+                "Empfaenger",
+                "SendendesSystem",
+                "Importbestaetigung",
+                "Empfangsbestaetigung",
+            ])
+        );
+        assert_eq!(texts_of(&xml, "Importbestaetigung"), vec!["1"]);
+        assert_eq!(children_of(&xml, "Absender"), names(&["Institution"]));
+        assert_eq!(children_of(&xml, "Institution"), names(&["Name"]));
+        assert_eq!(children_of(&xml, "Schriftgutobjekt"), names(&["Akte"]));
+        assert_eq!(
+            children_of(&xml, "Akte"),
+            names(&[
+                "Identifikation",
+                "AllgemeineMetadaten",
+                "ArchivspezifischeMetadaten",
+                "Laufzeit",
+                "Akteninhalt",
+            ])
+        );
+        assert_eq!(children_of(&xml, "Identifikation"), names(&["ID"]));
+        assert_eq!(
+            children_of(&xml, "AllgemeineMetadaten"),
+            names(&["Betreff", "Kennzeichen"])
+        );
+        assert_eq!(
+            children_of(&xml, "ArchivspezifischeMetadaten"),
+            names(&["Aufbewahrungsdauer"])
+        );
+        assert_eq!(
+            children_of(&xml, "Aufbewahrungsdauer"),
+            names(&["AnzahlJahre"])
+        );
+        assert_eq!(children_of(&xml, "Laufzeit"), names(&["Beginn", "Ende"]));
+        assert_eq!(children_of(&xml, "Akteninhalt"), names(&["Vorgang"]));
+        assert_eq!(
+            children_of(&xml, "Vorgang"),
+            names(&[
+                "Identifikation",
+                "AllgemeineMetadaten",
+                "Dokument",
+                "Dokument"
+            ])
+        );
+        assert_eq!(
+            children_of(&xml, "Dokument"),
+            names(&[
+                "Identifikation",
+                "AllgemeineMetadaten",
+                "Version",
+                "Version"
+            ])
+        );
+        // Erstes `Version` ist das des Dokuments, das zweite das des Formats.
+        assert_eq!(children_of(&xml, "Version"), names(&["Nummer", "Format"]));
+        assert_eq!(
+            children_of(&xml, "Format"),
+            names(&["Name", "SonstigerName", "Version", "Primaerdokument"])
+        );
+        assert_eq!(
+            children_of(&xml, "Primaerdokument"),
+            names(&["Dateiname", "DateinameOriginal", "DatumUhrzeit"])
+        );
+        // Codelisten: Attribute vorhanden, `code` ohne Namensraum.
+        assert!(xml.contains(
+            "<xdomea:Nachrichtentyp listURI=\"urn:xoev-de:xdomea:codeliste:nachrichtentyp\" \
+             listVersionID=\"2.0\">"
+        ));
+        assert!(xml.contains("<code>0401</code>"));
+        assert!(xml.contains(
+            "<xdomea:Name listURI=\"urn:xoev-de:xdomea:codeliste:dateiformat\" \
+             listVersionID=\"1.0\">"
+        ));
+        assert_eq!(texts_of(&xml, "code"), vec!["0401", "100", "100", "100"]);
+        assert_eq!(
+            texts_of(&xml, "SonstigerName"),
+            vec![
+                "pdf (application/pdf)",
+                "pdf (application/pdf)",
+                "txt (text/plain)"
+            ]
+        );
+        // Dateinamen beginnen mit einer UUID (stringDateinameType).
+        for name in texts_of(&xml, "Dateiname") {
+            assert!(is_uuid(&name[..36]), "{name}");
+        }
     }
 
     #[test]
@@ -667,6 +862,12 @@ mod tests {
         let mut c = sample();
         c.retention_years = -1;
         assert!(zip(&c).is_err());
+        let mut c = sample();
+        c.retention_years = 70_000;
+        assert!(zip(&c).unwrap_err().contains("zu groß"));
+        let mut c = sample();
+        c.file_id = "Akte-1".into();
+        assert!(zip(&c).unwrap_err().contains("Akten-ID"));
     }
 
     #[test]
