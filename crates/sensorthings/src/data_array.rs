@@ -279,7 +279,16 @@ fn parse_time_lenient(s: &str) -> Option<(i64, Option<i64>)> {
 
 /// Reads one row of a data array; `None` when it is not a valid Observation.
 fn parse_row(row: &Value, comps: &[String], now: i64, arity: Option<usize>) -> Option<NewObs> {
-    let vals = row.as_array()?;
+    parse_vals(row.as_array()?, comps, now, arity)
+}
+
+/// Reads the values of one data-array row (see [`parse_row`]).
+fn parse_vals<S: AsRef<str>>(
+    vals: &[Value],
+    comps: &[S],
+    now: i64,
+    arity: Option<usize>,
+) -> Option<NewObs> {
     if vals.len() != comps.len() {
         return None;
     }
@@ -294,7 +303,7 @@ fn parse_row(row: &Value, comps: &[String], now: i64, arity: Option<usize>) -> O
         parameters: None,
     };
     for (c, v) in comps.iter().zip(vals) {
-        match c.as_str() {
+        match c.as_ref() {
             "phenomenonTime" => match v {
                 Value::Null => {}
                 Value::String(s) => {
@@ -587,6 +596,16 @@ pub async fn insert_rows(
     stream: i64,
     rows: &[&NewObs],
 ) -> Result<Vec<i64>> {
+    let rows: Vec<(i64, &NewObs)> = rows.iter().map(|o| (stream, *o)).collect();
+    insert_rows_of(tx, kind, &rows).await
+}
+
+/// [`insert_rows`] for rows of several streams (each row names its stream); ids in row order.
+pub async fn insert_rows_of(
+    tx: &mut store::Tx,
+    kind: Kind,
+    rows: &[(i64, &NewObs)],
+) -> Result<Vec<i64>> {
     let col = if kind == Kind::MultiDatastream {
         "multi_datastream_id"
     } else {
@@ -604,7 +623,7 @@ pub async fn insert_rows(
             vals.push(v);
             format!("${}", vals.len())
         };
-        for (i, o) in chunk.iter().enumerate() {
+        for (i, (stream, o)) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push_str(", ");
             }
@@ -670,6 +689,191 @@ pub async fn insert_rows(
         ids.extend(got);
     }
     Ok(ids)
+}
+
+/// Creates Observations of many Datastreams in one go (the MQTT bulk path): each row names
+/// its Datastream and carries the values of `comps` (no `FeatureOfInterest/id`). Checks and
+/// effects are those of CreateObservations, done once per request instead of once per
+/// Datastream: one query for the visible Datastreams and their Things, the write right per
+/// Thing, one lookup of the FeaturesOfInterest generated from the Things' Locations (created
+/// where missing), multi-row INSERTs across Datastreams, one UPDATE widening the streams'
+/// times and one query for their observedArea. Any invalid row or Datastream fails the whole
+/// call (the caller then stores the rows one by one, with their exact errors). Returns the new
+/// ids in row order and the changes (Observations, and FeaturesOfInterest created on the way).
+pub async fn create_rows(
+    env: &Env,
+    actor: &Actor,
+    conn: Conn<'_>,
+    comps: &'static [&'static str],
+    rows: &[(i64, Vec<Value>)],
+) -> Result<(Vec<i64>, Vec<Change>)> {
+    let bad = |msg: &str| Error::invalid("dataArray", msg.to_string());
+    let now = env.now().timestamp_micros();
+    let mut parsed: Vec<(i64, NewObs)> = Vec::with_capacity(rows.len());
+    for (s, vals) in rows {
+        let o = parse_vals(vals, comps, now, None).ok_or_else(|| bad("ungültige Zeile"))?;
+        if o.foi.is_some() {
+            return Err(bad("FeatureOfInterest/id nimmt dieser Weg nicht"));
+        }
+        parsed.push((*s, o));
+    }
+    let (ids, changes) = with_writer(env, actor, conn, "sta.create", "/CreateObservations", |w| {
+        Box::pin(async move {
+            let ids = insert_many_streams(w, parsed).await?;
+            Ok(Value::Array(ids.into_iter().map(Value::from).collect()))
+        })
+    })
+    .await?;
+    let ids = ids
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default();
+    Ok((ids, changes))
+}
+
+fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
+    ids.into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn insert_many_streams(
+    w: &mut Writer<'_>,
+    mut parsed: Vec<(i64, NewObs)>,
+) -> Result<Vec<i64>> {
+    let bad = |msg: &str| Error::invalid("dataArray", msg.to_string());
+    let streams: BTreeSet<i64> = parsed.iter().map(|p| p.0).collect();
+    if streams.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The visible Datastreams and their Things.
+    let mut sql = format!(
+        "SELECT c.id, c.thing_id FROM sta_datastreams c WHERE c.id IN ({})",
+        id_list(streams.iter().copied())
+    );
+    if let Some(v) = w.access.visible(Kind::Datastream, "c") {
+        sql.push_str(&format!(" AND {v}"));
+    }
+    let thing_of: HashMap<i64, i64> =
+        w.tx.fetch_cells_sql(&sql, Values(vec![]))
+            .await?
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("id").as_i64()?,
+                    r.get("thing_id").as_i64().unwrap_or(0),
+                ))
+            })
+            .collect();
+    if thing_of.len() != streams.len() {
+        return Err(bad("ein Datastream gibt es nicht"));
+    }
+    let things: BTreeSet<i64> = thing_of.values().copied().collect();
+    for t in &things {
+        w.access.require_observation_write(w.principal, *t)?;
+    }
+    // The FeatureOfInterest of each Thing: generated from its first Location.
+    let locs: HashMap<i64, i64> =
+        w.tx.fetch_cells_sql(
+            &format!(
+                "SELECT tl.thing_id AS t, MIN(l.id) AS lid FROM sta_locations l \
+                 JOIN sta_thing_locations tl ON tl.location_id = l.id \
+                 WHERE tl.thing_id IN ({}) GROUP BY tl.thing_id",
+                id_list(things.iter().copied())
+            ),
+            Values(vec![]),
+        )
+        .await?
+        .iter()
+        .filter_map(|r| Some((r.get("t").as_i64()?, r.get("lid").as_i64()?)))
+        .collect();
+    let mut feature_of_loc: HashMap<i64, i64> = HashMap::new();
+    if !locs.is_empty() {
+        feature_of_loc =
+            w.tx.fetch_cells_sql(
+                &format!(
+                    "SELECT generated_from AS lid, MIN(id) AS f FROM sta_features \
+                     WHERE generated_from IN ({}) GROUP BY generated_from",
+                    id_list(locs.values().copied())
+                ),
+                Values(vec![]),
+            )
+            .await?
+            .iter()
+            .filter_map(|r| Some((r.get("lid").as_i64()?, r.get("f").as_i64()?)))
+            .collect();
+    }
+    let mut feature_of_thing: HashMap<i64, i64> = HashMap::new();
+    for t in &things {
+        let f = match locs.get(t).and_then(|l| feature_of_loc.get(l)) {
+            Some(f) => *f,
+            // No Location (the error of the ordinary path) or no feature yet (created here).
+            None => w.feature_from_location(*t, "").await?,
+        };
+        feature_of_thing.insert(*t, f);
+    }
+    for (s, o) in parsed.iter_mut() {
+        o.foi = feature_of_thing.get(&thing_of[s]).copied();
+    }
+    let refs: Vec<(i64, &NewObs)> = parsed.iter().map(|(s, o)| (*s, o)).collect();
+    let ids = insert_rows_of(&mut w.tx, Kind::Datastream, &refs).await?;
+    if ids.len() != refs.len() {
+        return Err(Error::internal("INSERT returned fewer ids than rows"));
+    }
+    w.changes.extend(ids.iter().map(|id| Change {
+        kind: Kind::Observation,
+        id: *id,
+        op: ChangeOp::Created,
+    }));
+    // Per stream: the time span of its new rows and its FeaturesOfInterest.
+    let mut spans: HashMap<i64, Span> = HashMap::new();
+    let mut pairs: BTreeSet<(i64, i64)> = BTreeSet::new();
+    for (s, o) in &refs {
+        let e = spans.entry(*s).or_insert((i64::MAX, i64::MIN, None, None));
+        e.0 = e.0.min(o.pt_start);
+        e.1 = e.1.max(o.pt_end.unwrap_or(o.pt_start));
+        if let Some(rt) = o.result_time {
+            e.2 = Some(e.2.map_or(rt, |x| x.min(rt)));
+            e.3 = Some(e.3.map_or(rt, |x| x.max(rt)));
+        }
+        if let Some(f) = o.foi {
+            pairs.insert((*s, f));
+        }
+    }
+    let mut spans: Vec<_> = spans.into_iter().collect();
+    spans.sort_unstable_by_key(|s| s.0);
+    widen_many_stream_times(&mut w.tx, &spans).await?;
+    w.widen_observed_areas(&pairs.into_iter().collect::<Vec<_>>())
+        .await?;
+    Ok(ids)
+}
+
+/// The span of a stream's new rows: phenomenonTime start and end, resultTime min and max.
+type Span = (i64, i64, Option<i64>, Option<i64>);
+
+/// [`widen_stream_times`] for many Datastreams in one statement per chunk: each entry is the
+/// stream and the [`Span`] of its new rows.
+async fn widen_many_stream_times(tx: &mut store::Tx, spans: &[(i64, Span)]) -> Result<()> {
+    let lit =
+        |x: Option<i64>| x.map_or_else(|| "CAST(NULL AS BIGINT)".to_string(), |v| v.to_string());
+    for chunk in spans.chunks(CHUNK) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(s, (ps, pe, ra, rb))| format!("({s}, {ps}, {pe}, {}, {})", lit(*ra), lit(*rb)))
+            .collect();
+        let sql = format!(
+            "UPDATE sta_datastreams SET \
+             pt_start = CASE WHEN pt_start IS NULL OR pt_start > v.column2 THEN v.column2 ELSE pt_start END, \
+             pt_end = CASE WHEN pt_end IS NULL OR pt_end < v.column3 THEN v.column3 ELSE pt_end END, \
+             rt_start = CASE WHEN v.column4 IS NOT NULL AND (rt_start IS NULL OR rt_start > v.column4) THEN v.column4 ELSE rt_start END, \
+             rt_end = CASE WHEN v.column5 IS NOT NULL AND (rt_end IS NULL OR rt_end < v.column5) THEN v.column5 ELSE rt_end END \
+             FROM (VALUES {}) AS v WHERE sta_datastreams.id = v.column1",
+            values.join(", ")
+        );
+        tx.execute_sql(&sql, Values(vec![])).await?;
+    }
+    Ok(())
 }
 
 /// Widens the stream's phenomenonTime and resultTime once for a whole batch.

@@ -766,6 +766,54 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// [`Writer::widen_observed_area_by_features`] for many Datastreams at once: `pairs` are
+    /// (Datastream, FeatureOfInterest) of new Observations; one query reads the stored areas
+    /// and the features' boxes, and only Datastreams whose area grows are written.
+    pub(crate) async fn widen_observed_areas(&mut self, pairs: &[(i64, i64)]) -> Result<()> {
+        for chunk in pairs.chunks(1000) {
+            let values: Vec<String> = chunk.iter().map(|(s, f)| format!("({s}, {f})")).collect();
+            let rows = self
+                .q(
+                    &format!(
+                        "SELECT d.id AS sid, d.observed_area AS area, f.min_x, f.min_y, f.max_x, f.max_y \
+                         FROM (VALUES {}) AS v JOIN sta_datastreams d ON d.id = v.column1 \
+                         JOIN sta_features f ON f.id = v.column2 ORDER BY d.id",
+                        values.join(", ")
+                    ),
+                    vec![],
+                )
+                .await?;
+            // One box per stream: the smallest minimum and largest maximum of its features.
+            let mut merged: Vec<store::Cells> = Vec::new();
+            let pick = |a: &store::Cell, b: &store::Cell, min: bool| match (a.as_f64(), b.as_f64())
+            {
+                (Some(x), Some(y)) => store::Cell::Float(if min { x.min(y) } else { x.max(y) }),
+                (Some(x), None) | (None, Some(x)) => store::Cell::Float(x),
+                (None, None) => store::Cell::Null,
+            };
+            for r in rows {
+                match merged.last_mut() {
+                    Some(m) if m.get("sid").as_i64() == r.get("sid").as_i64() => {
+                        let mut values = m.values.clone();
+                        for (i, c) in m.columns.iter().enumerate() {
+                            values[i] = match c.as_str() {
+                                "min_x" | "min_y" => pick(&m.values[i], r.get(c), true),
+                                "max_x" | "max_y" => pick(&m.values[i], r.get(c), false),
+                                _ => m.values[i].clone(),
+                            };
+                        }
+                        m.values = values;
+                    }
+                    _ => merged.push(r),
+                }
+            }
+            for m in &merged {
+                self.widen_area_row("sta_datastreams", m).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Unites the stored observedArea of row `sid` with the box `min_x..max_y` of `r`.
     async fn widen_area_row(&mut self, table: &str, r: &store::Cells) -> Result<()> {
         let (Some(x0), Some(y0), Some(x1), Some(y1)) = (

@@ -406,13 +406,15 @@ fn bulk_row(p: &Publication) -> Option<(i64, Vec<Value>)> {
     ))
 }
 
-/// All messages through the CreateObservations bulk insert, in one transaction: runs of
-/// messages by the same client identity become one request, grouped by Datastream. `None`
-/// when a message does not fit the bulk path or any row fails (nothing is committed then).
+/// All messages through the bulk insert of CreateObservations, in one transaction: each run of
+/// messages by the same client identity is one [`crate::data_array::create_rows`] call (one
+/// check of all its Datastreams and rights, multi-row INSERTs across Datastreams). `None` when
+/// a message does not fit the bulk path or any row fails (nothing is committed then).
 async fn create_bulk(env: &Env, items: &[Publication]) -> Option<Vec<Written>> {
     let rows: Vec<(i64, Vec<Value>)> = items.iter().map(bulk_row).collect::<Option<_>>()?;
     let tx = env.db.begin().await.ok()?;
     let shared = crate::conn::Shared::new(tx);
+    let base = service::base(env);
     let mut out: Vec<Written> = Vec::with_capacity(items.len());
     let mut i = 0;
     while i < items.len() {
@@ -420,65 +422,26 @@ async fn create_bulk(env: &Env, items: &[Publication]) -> Option<Vec<Written>> {
         while j < items.len() && items[j].actor.principal == items[i].actor.principal {
             j += 1;
         }
-        // Groups per Datastream in the order they first appear; each message's place in them.
-        let mut groups: Vec<(i64, Vec<Value>)> = Vec::new();
-        let mut place = Vec::with_capacity(j - i);
-        for (stream, row) in &rows[i..j] {
-            let g = match groups.iter().position(|g| g.0 == *stream) {
-                Some(g) => g,
-                None => {
-                    groups.push((*stream, Vec::new()));
-                    groups.len() - 1
-                }
-            };
-            place.push((g, groups[g].1.len()));
-            groups[g].1.push(Value::Array(row.clone()));
-        }
-        let body = Value::Array(
-            groups
-                .iter()
-                .map(|(s, r)| {
-                    json!({ "Datastream": { "@iot.id": s }, "components": BULK_COMPONENTS, "dataArray": r })
-                })
-                .collect(),
-        );
-        let w = crate::data_array::create_observations(
+        let (ids, changes) = crate::data_array::create_rows(
             env,
             &items[i].actor,
             crate::conn::Conn::Tx(&shared),
-            body.to_string().as_bytes(),
+            &BULK_COMPONENTS,
+            &rows[i..j],
         )
         .await
         .ok()?;
-        let Reply::Json {
-            body: Value::Array(links),
-            ..
-        } = w.reply
-        else {
+        if ids.len() != j - i {
             return None;
-        };
-        let mut offset = Vec::with_capacity(groups.len());
-        let mut acc = 0;
-        for (_, r) in &groups {
-            offset.push(acc);
-            acc += r.len();
         }
         // Changes other than the new Observations (a derived FeatureOfInterest) go with the
         // first message of the run.
-        let mut others: Vec<Change> = w
-            .changes
-            .iter()
+        let mut others: Vec<Change> = changes
+            .into_iter()
             .filter(|c| c.kind != Kind::Observation)
-            .cloned()
             .collect();
-        for (g, k) in place {
-            let link = links.get(offset[g] + k)?.as_str()?.to_string();
-            let id: i64 = link
-                .rsplit_once("Observations(")?
-                .1
-                .strip_suffix(')')?
-                .parse()
-                .ok()?;
+        for id in ids {
+            let link = format!("{base}/Observations({id})");
             let mut changes = std::mem::take(&mut others);
             changes.push(Change {
                 kind: Kind::Observation,
