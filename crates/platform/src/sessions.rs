@@ -18,14 +18,43 @@ pub struct LoginOk {
     pub principal: Principal,
 }
 
-fn throttled(env: &Env) -> Error {
-    Error::TooManyRequests {
-        message: format!(
-            "Zu viele fehlgeschlagene Anmeldeversuche. Bitte warten Sie {} Minuten.",
-            env.config.security.throttle_window_minutes
-        ),
-        retry_after_secs: (env.config.security.throttle_window_minutes * 60) as u64,
+/// How a refused attempt is audited and answered: the audit action and object, the name of the
+/// count of failures for the key in the audit details, and the start of the message.
+struct Refusal<'a> {
+    action: &'a str,
+    object: &'a str,
+    failures_of_key: &'a str,
+    message: &'a str,
+}
+
+/// Counts an attempt for `key` from the actor's address and answers its id, or refuses with 429
+/// past the limits (more than `max_failures_per_account` failures for the key or
+/// `max_failures_per_address` from the address within the window). The attempt counts as
+/// failed until [`db::login_attempt_succeeded`] says otherwise; it is recorded before the
+/// limits are checked, so that parallel guesses cannot all pass the check before any of them
+/// is recorded, and the limits therefore compare with `>` (this attempt is among the ones
+/// counted). A refused attempt is forgotten again, so that waiting out the window is enough.
+async fn count_attempt(env: &Env, actor: &Actor, key: &str, refusal: Refusal<'_>) -> Result<i64> {
+    let now = env.now();
+    let sec = &env.config.security;
+    let window_start = now - Duration::minutes(sec.throttle_window_minutes);
+    let attempt = db::begin_login_attempt(&env.db, key, &actor.address, now).await?;
+    let (by_key, by_addr) = db::recent_failures(&env.db, key, &actor.address, window_start).await?;
+    if by_key > sec.max_failures_per_account || by_addr > sec.max_failures_per_address {
+        db::forget_login_attempt(&env.db, attempt).await?;
+        let mut details = serde_json::Map::new();
+        details.insert(refusal.failures_of_key.into(), json!(by_key - 1));
+        details.insert("failures_address".into(), json!(by_addr - 1));
+        audit::record(env, actor, refusal.action, refusal.object, details.into()).await?;
+        return Err(Error::TooManyRequests {
+            message: format!(
+                "{} Bitte warten Sie {} Minuten.",
+                refusal.message, sec.throttle_window_minutes
+            ),
+            retry_after_secs: (sec.throttle_window_minutes * 60) as u64,
+        });
     }
+    Ok(attempt)
 }
 
 /// Checks user name and password and opens a session.
@@ -36,27 +65,19 @@ pub async fn login(
     address: &str,
     user_agent: &str,
 ) -> Result<LoginOk> {
-    let now = env.now();
-    let sec = &env.config.security;
     let username = username.trim();
-    let window_start = now - Duration::minutes(sec.throttle_window_minutes);
-    // The attempt is counted (as failed) before the limits are checked, so that parallel
-    // guesses cannot all pass the check before any of them is recorded; the limits therefore
-    // compare with `>` (this attempt is among the ones counted).
-    let attempt = db::begin_login_attempt(&env.db, username, address, now).await?;
-    let (by_user, by_addr) = db::recent_failures(&env.db, username, address, window_start).await?;
-    if by_user > sec.max_failures_per_account || by_addr > sec.max_failures_per_address {
-        db::forget_login_attempt(&env.db, attempt).await?;
-        audit::record(
-            env,
-            &Actor::new(Principal::Anonymous, address),
-            "session.throttled",
-            &format!("username:{username}"),
-            json!({ "failures_account": by_user - 1, "failures_address": by_addr - 1 }),
-        )
-        .await?;
-        return Err(throttled(env));
-    }
+    let attempt = count_attempt(
+        env,
+        &Actor::new(Principal::Anonymous, address),
+        username,
+        Refusal {
+            action: "session.throttled",
+            object: &format!("username:{username}"),
+            failures_of_key: "failures_account",
+            message: "Zu viele fehlgeschlagene Anmeldeversuche.",
+        },
+    )
+    .await?;
     let user = db::user_by_username(&env.db, username).await?;
     let ok = accounts::verify_password(
         password,
@@ -184,31 +205,18 @@ pub struct CodeCheck {
 /// Counts a code check for `subject` (a kind and a reference, such as `case:A-1234ABCD`) from
 /// the actor's address before the code is compared, and refuses with 429 past the limits.
 pub async fn begin_code_check(env: &Env, actor: &Actor, subject: &str) -> Result<CodeCheck> {
-    let now = env.now();
-    let sec = &env.config.security;
-    let window_start = now - Duration::minutes(sec.throttle_window_minutes);
-    let key = format!("code:{subject}");
-    let attempt = db::begin_login_attempt(&env.db, &key, &actor.address, now).await?;
-    let (by_subject, by_addr) =
-        db::recent_failures(&env.db, &key, &actor.address, window_start).await?;
-    if by_subject > sec.max_failures_per_account || by_addr > sec.max_failures_per_address {
-        db::forget_login_attempt(&env.db, attempt).await?;
-        audit::record(
-            env,
-            actor,
-            "session.code_throttled",
-            subject,
-            json!({ "failures_subject": by_subject - 1, "failures_address": by_addr - 1 }),
-        )
-        .await?;
-        return Err(Error::TooManyRequests {
-            message: format!(
-                "Zu viele falsche Zugangscodes. Bitte warten Sie {} Minuten.",
-                sec.throttle_window_minutes
-            ),
-            retry_after_secs: (sec.throttle_window_minutes * 60) as u64,
-        });
-    }
+    let attempt = count_attempt(
+        env,
+        actor,
+        &format!("code:{subject}"),
+        Refusal {
+            action: "session.code_throttled",
+            object: subject,
+            failures_of_key: "failures_subject",
+            message: "Zu viele falsche Zugangscodes.",
+        },
+    )
+    .await?;
     Ok(CodeCheck { attempt })
 }
 
