@@ -13,7 +13,7 @@ use crate::conn::Conn;
 use crate::filter::{Compiler, Params};
 use crate::model::{Kind, Link};
 use crate::odata::{Expr, QueryOptions, SortDirection};
-use crate::read::{Reader, Renderer, columns};
+use crate::read::{Reader, Renderer, columns, page_text, put_json};
 use crate::resource::{Resolved, Target, resolve};
 use crate::service::{Reply, options};
 use crate::visibility::Access;
@@ -41,7 +41,7 @@ pub async fn get(
 ) -> Option<Result<Reply>> {
     let p = path.trim_matches('/');
     let out = if p == "LatestObservations" {
-        latest(env, access, conn, base, raw_query).await
+        return Some(latest(env, access, conn, base, raw_query).await);
     } else if p == "Aggregates" {
         aggregates(env, access, conn, base, raw_query).await
     } else if let Some(prefix) = p.strip_suffix("/$aggregate") {
@@ -611,7 +611,7 @@ async fn latest(
     conn: Conn<'_>,
     base: &str,
     raw_query: &str,
-) -> Result<Value> {
+) -> Result<Reply> {
     let q = custom(raw_query);
     let o = options(raw_query)?;
     if !o.expand.is_empty() || !o.orderby.is_empty() || o.result_format.is_some() {
@@ -665,7 +665,7 @@ async fn latest(
         "FROM sta_latest l JOIN sta_datastreams d ON d.id = l.datastream_id \
          JOIN sta_observations c ON c.id = l.obs_id WHERE l.obs_id IS NOT NULL{where_}"
     );
-    let mut out = Map::new();
+    let mut count = None;
     if o.count == Some(true) {
         let rows = conn
             .fetch_cells_sql(
@@ -673,10 +673,7 @@ async fn latest(
                 Values(params.values.clone()),
             )
             .await?;
-        out.insert(
-            "@iot.count".into(),
-            json!(rows.first().and_then(|r| r.get("n").as_i64()).unwrap_or(0)),
-        );
+        count = Some(rows.first().and_then(|r| r.get("n").as_i64()).unwrap_or(0));
     }
     let sql = format!(
         "SELECT {}, d.id AS sta_ds, d.name AS sta_ds_name {from} ORDER BY d.id LIMIT {} OFFSET {skip}",
@@ -686,24 +683,7 @@ async fn latest(
     let mut rows = conn.fetch_cells_sql(&sql, Values(params.values)).await?;
     let more = rows.len() as u64 > top;
     rows.truncate(top as usize);
-    let renderer = Renderer::new(Kind::Observation, base, o.select.as_deref());
-    let value: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let mut m = renderer.row(r);
-            let ds = r.get("sta_ds").as_i64().unwrap_or(0);
-            m.insert(
-                "Datastream".into(),
-                json!({
-                    "@iot.id": ds,
-                    "@iot.selfLink": format!("{base}/Datastreams({ds})"),
-                    "name": r.get("sta_ds_name").as_str().unwrap_or(""),
-                }),
-            );
-            Value::Object(m)
-        })
-        .collect();
-    if more {
+    let next = more.then(|| {
         let mut kept: Vec<String> = raw_query
             .trim_start_matches('?')
             .split('&')
@@ -712,13 +692,34 @@ async fn latest(
             .collect();
         kept.push(format!("$top={top}"));
         kept.push(format!("$skip={}", skip + top));
-        out.insert(
-            "@iot.nextLink".into(),
-            json!(format!("{base}/LatestObservations?{}", kept.join("&"))),
-        );
-    }
-    out.insert("value".into(), Value::Array(value));
-    Ok(Value::Object(out))
+        format!("{base}/LatestObservations?{}", kept.join("&"))
+    });
+    // Each Observation carries its Datastream inline: `{"@iot.id":…,"@iot.selfLink":…,"name":…}`.
+    let renderer =
+        Renderer::new(Kind::Observation, base, o.select.as_deref()).with_slot("Datastream");
+    let (ds_col, name_col) = match rows.first() {
+        Some(r) => (
+            r.columns.iter().position(|c| c == "sta_ds"),
+            r.columns.iter().position(|c| c == "sta_ds_name"),
+        ),
+        None => (None, None),
+    };
+    let ds_link = format!("{base}/Datastreams(");
+    let datastream = |r: &Cells, out: &mut Vec<u8>| {
+        let get = |i: Option<usize>| i.and_then(|i| r.values.get(i));
+        let ds = get(ds_col).and_then(|c| c.as_i64()).unwrap_or(0);
+        let name = get(name_col).and_then(|c| c.as_str()).unwrap_or("");
+        out.extend_from_slice(b"{\"@iot.id\":");
+        put_json(out, &ds);
+        out.extend_from_slice(b",\"@iot.selfLink\":");
+        put_json(out, &format!("{ds_link}{ds})"));
+        out.extend_from_slice(b",\"name\":");
+        put_json(out, name);
+        out.push(b'}');
+    };
+    Ok(Reply::JsonText(page_text(count, next.as_deref(), |out| {
+        renderer.write_rows(&rows, out, &datastream)
+    })))
 }
 
 /// `$count` of Observations from the per-stream counters, when only the stream (and

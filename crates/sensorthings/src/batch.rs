@@ -220,6 +220,12 @@ async fn exec(
             location,
             body: Some(Ok(body)),
         },
+        // `get_in` answers with trees; should text come, it is the same document.
+        Reply::JsonText(t) => Resp {
+            status: 200,
+            location: None,
+            body: Some(serde_json::from_str(&t).map_err(|_| t)),
+        },
         Reply::Text(t) => Resp {
             status: 200,
             location: None,

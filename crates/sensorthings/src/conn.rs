@@ -66,7 +66,7 @@ impl Conn<'_> {
     /// Runs SQL text of our own with bound values and returns untyped rows.
     pub async fn fetch_cells_sql(&self, sql: &str, values: Values) -> Result<Vec<Cells>> {
         match self {
-            Conn::Pool(db) => db.fetch_cells_sql(sql, values).await,
+            Conn::Pool(db) => db.fetch_cells_many(sql, values).await,
             Conn::Tx(s) => {
                 let mut guard = s.tx.lock().await;
                 let tx = guard

@@ -36,6 +36,9 @@ pub enum Reply {
         body: Value,
         location: Option<String>,
     },
+    /// A JSON document already serialised (200 OK), written straight from the rows for large
+    /// answers; [`get`] and [`get_in`] turn it into [`Reply::Json`], [`get_text`] keeps it.
+    JsonText(String),
     /// A raw property value (`$value`).
     Text(String),
     /// A status without body.
@@ -94,6 +97,12 @@ pub async fn get(env: &Env, actor: &Actor, path: &str, raw_query: &str) -> Resul
     get_in(env, actor, Conn::Pool(&env.db), path, raw_query).await
 }
 
+/// [`get`] for answering over HTTP: large documents come back as [`Reply::JsonText`], written
+/// straight from the rows without a `Value` tree (the same bytes `serde_json` would write).
+pub async fn get_text(env: &Env, actor: &Actor, path: &str, raw_query: &str) -> Result<Reply> {
+    get_any(env, actor, Conn::Pool(&env.db), path, raw_query, true).await
+}
+
 /// `GET` on the pools or inside a shared transaction (`$batch`).
 pub async fn get_in(
     env: &Env,
@@ -101,6 +110,37 @@ pub async fn get_in(
     conn: Conn<'_>,
     path: &str,
     raw_query: &str,
+) -> Result<Reply> {
+    get_any(env, actor, conn, path, raw_query, false).await
+}
+
+async fn get_any(
+    env: &Env,
+    actor: &Actor,
+    conn: Conn<'_>,
+    path: &str,
+    raw_query: &str,
+    text: bool,
+) -> Result<Reply> {
+    let reply = get_reply(env, actor, conn, path, raw_query, text).await?;
+    match reply {
+        Reply::JsonText(body) if !text => Ok(Reply::Json {
+            status: 200,
+            body: serde_json::from_str(&body)
+                .map_err(|e| Error::Internal(format!("rendered JSON unreadable: {e}")))?,
+            location: None,
+        }),
+        other => Ok(other),
+    }
+}
+
+async fn get_reply(
+    env: &Env,
+    actor: &Actor,
+    conn: Conn<'_>,
+    path: &str,
+    raw_query: &str,
+    text: bool,
 ) -> Result<Reply> {
     let access = Access::of(&actor.principal);
     // Extensions at their own paths (LatestObservations, Aggregates, .../$aggregate).
@@ -123,6 +163,12 @@ pub async fn get_in(
                     .refs(kind, parent, &o, &self_path.replace("/$ref", ""), raw_query)
                     .await?;
                 fix_ref_links(page, &self_path)
+            } else if text
+                && let Some(body) = r
+                    .collection_text(kind, parent, &o, &self_path, raw_query)
+                    .await?
+            {
+                return Ok(Reply::JsonText(body));
             } else {
                 r.collection(kind, parent, &o, &self_path, raw_query)
                     .await?

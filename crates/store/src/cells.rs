@@ -225,6 +225,130 @@ impl Db {
     }
 }
 
+/// A sea-query value as a plain SQLite value, for the types the direct read path binds the
+/// way sqlx does (`None` for the others, which keep to sqlx).
+fn plain_sqlite_value(v: &sea_query::Value) -> Option<rusqlite::types::Value> {
+    use rusqlite::types::Value as R;
+    use sea_query::Value as V;
+    let int = |i: Option<i64>| i.map_or(R::Null, R::Integer);
+    Some(match v {
+        V::Bool(b) => int(b.map(i64::from)),
+        V::TinyInt(i) => int(i.map(i64::from)),
+        V::SmallInt(i) => int(i.map(i64::from)),
+        V::Int(i) => int(i.map(i64::from)),
+        V::BigInt(i) => int(*i),
+        V::TinyUnsigned(i) => int(i.map(i64::from)),
+        V::SmallUnsigned(i) => int(i.map(i64::from)),
+        V::Unsigned(i) => int(i.map(i64::from)),
+        V::BigUnsigned(i) => int(i.map(|x| i64::try_from(x).unwrap_or(i64::MAX))),
+        V::Float(f) => f.map_or(R::Null, |f| R::Real(f64::from(f))),
+        V::Double(f) => f.map_or(R::Null, R::Real),
+        V::String(s) => s.as_ref().map_or(R::Null, |s| R::Text(s.to_string())),
+        V::Bytes(b) => b.as_ref().map_or(R::Null, |b| R::Blob(b.to_vec())),
+        _ => return None,
+    })
+}
+
+/// Runs a read on one connection of the SQLite reader pool through its raw handle, in a
+/// blocking task: every row goes straight into [`Cells`], with no message between threads per
+/// row and no intermediate copy of each value (what sqlx's worker thread does). Values decode
+/// exactly as [`decode_sqlite`] decodes them: by the value's storage class.
+///
+/// The second place in the workspace with `unsafe` (the first is `sqlite_geo::register`): the
+/// connection, sqlx's lock on its handle and the rusqlite wrapper all live inside the blocking
+/// task, so the handle is used by nobody else while the statement runs, even when the caller
+/// stops waiting; `from_handle` does not take ownership (nothing is closed when it drops).
+#[allow(unsafe_code)]
+async fn fetch_sqlite_direct(
+    read: &sqlx::SqlitePool,
+    sql: &str,
+    params: Vec<rusqlite::types::Value>,
+) -> Result<Vec<Cells>> {
+    let mut conn = read.acquire().await.map_err(db_err)?;
+    let sql = sql.to_string();
+    let rt = tokio::runtime::Handle::current();
+    let internal = |e: rusqlite::Error| {
+        tracing::error!(error = %e, "database error");
+        kern::Error::internal(format!("database: {e}"))
+    };
+    tokio::task::spawn_blocking(move || -> Result<Vec<Cells>> {
+        let mut handle = rt.block_on(conn.lock_handle()).map_err(db_err)?;
+        let raw = handle.as_raw_handle().as_ptr();
+        // SAFETY: `raw` is a valid, open connection while `handle` lives (until the end of
+        // this closure), and sqlx's worker does not touch it meanwhile (see above).
+        let c = unsafe { rusqlite::Connection::from_handle(raw) }.map_err(internal)?;
+        let out = (|| -> rusqlite::Result<Vec<Cells>> {
+            let mut stmt = c.prepare(&sql)?;
+            // `$3`/`?3` name the value's position (the SQL may use them out of order, as in
+            // `$3 … $1`); a bare `?` takes the next one.
+            for idx in 1..=stmt.parameter_count() {
+                let at = stmt
+                    .parameter_name(idx)
+                    .and_then(|n| n[1..].parse::<usize>().ok())
+                    .unwrap_or(idx);
+                let v = params
+                    .get(at.wrapping_sub(1))
+                    .ok_or(rusqlite::Error::InvalidParameterCount(at, params.len()))?;
+                stmt.raw_bind_parameter(idx, v)?;
+            }
+            let names: Vec<String> = stmt.column_names().iter().map(|n| n.to_string()).collect();
+            let names = std::sync::Arc::new(names);
+            let width = names.len();
+            let mut rows = stmt.raw_query();
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let mut values = Vec::with_capacity(width);
+                for i in 0..width {
+                    use rusqlite::types::ValueRef;
+                    values.push(match r.get_ref(i)? {
+                        ValueRef::Null => Cell::Null,
+                        ValueRef::Integer(n) => Cell::Int(n),
+                        ValueRef::Real(f) => Cell::Float(f),
+                        ValueRef::Text(t) => Cell::Text(
+                            std::str::from_utf8(t)
+                                .map_err(rusqlite::Error::Utf8Error)?
+                                .to_string(),
+                        ),
+                        ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
+                    });
+                }
+                out.push(Cells {
+                    columns: names.clone(),
+                    values,
+                });
+            }
+            Ok(out)
+        })();
+        drop(c);
+        drop(handle);
+        out.map_err(internal)
+    })
+    .await
+    .map_err(|e| kern::Error::internal(format!("database read stopped: {e}")))?
+}
+
+impl Db {
+    /// [`Db::fetch_cells_sql`] for reads that may return many rows: on SQLite they are read
+    /// through the connection's handle in one blocking task ([`fetch_sqlite_direct`]); on
+    /// PostgreSQL, and for parameter types the direct path does not bind, as before.
+    pub async fn fetch_cells_many(
+        &self,
+        sql: &str,
+        values: sea_query::Values,
+    ) -> Result<Vec<Cells>> {
+        if let Pools::Sqlite { read, .. } = &*self.pools
+            && let Some(params) = values
+                .0
+                .iter()
+                .map(plain_sqlite_value)
+                .collect::<Option<Vec<_>>>()
+        {
+            return fetch_sqlite_direct(read, sql, params).await;
+        }
+        self.fetch_cells_sql(sql, values).await
+    }
+}
+
 impl Tx {
     pub async fn fetch_cells<S: QueryStatementWriter>(&mut self, stmt: &S) -> Result<Vec<Cells>> {
         let (sql, values) = crate::render(self.backend(), stmt);

@@ -1238,3 +1238,54 @@ async fn every_table_with_a_user_id_is_handled_by_account_deletion() {
         );
     }
 }
+
+#[tokio::test]
+async fn reads_of_many_rows_decode_exactly_like_the_ordinary_path() {
+    use store::sea_query::{Value, Values};
+    let db = TestDb::new().await;
+    let (blob, real) = match db.backend() {
+        Backend::Sqlite => ("BLOB", "REAL"),
+        Backend::Postgres => ("BYTEA", "DOUBLE PRECISION"),
+    };
+    db.raw_execute(&format!(
+        "CREATE TABLE cells_probe (id BIGINT PRIMARY KEY, n BIGINT, f {real}, t TEXT, b {blob}, flag BOOLEAN)"
+    ))
+    .await
+    .unwrap();
+    db.raw_execute(
+        "INSERT INTO cells_probe (id, n, f, t, flag) VALUES \
+         (1, 42, 2.5, 'Zählstelle \"Nord\"', TRUE), (2, NULL, NULL, NULL, FALSE), \
+         (3, -7, -0.125, '', NULL), (4, 9007199254740993, 1e300, 'x', TRUE)",
+    )
+    .await
+    .unwrap();
+    // Placeholders out of order and one used twice: each `$N` names its value.
+    let sql = "SELECT id, n, f, t, b, flag, $2 AS echo FROM cells_probe \
+               WHERE id >= $1 AND (t IS NULL OR t <> $2) ORDER BY id";
+    let values = || {
+        Values(vec![
+            Value::BigInt(Some(1)),
+            Value::String(Some("x".into())),
+        ])
+    };
+    let ordinary = db.fetch_cells_sql(sql, values()).await.unwrap();
+    let many = db.fetch_cells_many(sql, values()).await.unwrap();
+    assert_eq!(ordinary.len(), 3);
+    assert_eq!(many, ordinary);
+    assert_eq!(many[0].get("t").as_str(), Some("Zählstelle \"Nord\""));
+    assert_eq!(many[0].get("echo").as_str(), Some("x"));
+    assert!(many[1].get("n").is_null());
+    // No rows, and a statement the database refuses.
+    let none = db
+        .fetch_cells_many(
+            "SELECT id FROM cells_probe WHERE id > $1",
+            Values(vec![Value::BigInt(Some(99))]),
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let bad = db
+        .fetch_cells_many("SELECT nope FROM cells_probe", Values(vec![]))
+        .await;
+    assert!(matches!(bad, Err(Error::Internal(_))));
+}

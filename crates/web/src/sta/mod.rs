@@ -60,6 +60,12 @@ fn reply(r: Reply) -> Response {
             }
             resp
         }
+        Reply::JsonText(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
         Reply::Text(t) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -124,7 +130,7 @@ async fn handle(
         }
     } else {
         match method {
-            Method::GET => service::get(env, &actor, &path, query).await,
+            Method::GET => service::get_text(env, &actor, &path, query).await,
             Method::POST => service::post(env, &actor, &path, &body).await.map(|w| {
                 state.sta.committed(&w.changes);
                 w.reply
