@@ -209,3 +209,228 @@ async fn a_batch_reports_only_committed_changes() {
     assert_eq!(statuses, vec![201, 424, 400]);
     assert_eq!(count(&get(&env, "/Things", "$count=true").await), 1);
 }
+
+fn token(scopes: &[String]) -> Actor {
+    Actor::new(
+        Principal::Token(TokenPrincipal {
+            id: 2,
+            name: "sensor".into(),
+            scopes: scopes.iter().map(|s| s.parse().unwrap()).collect(),
+        }),
+        "127.0.0.1",
+    )
+}
+
+/// The MQTT bulk path: rows of several Datastreams in one call, with the checks and effects of
+/// CreateObservations (FeatureOfInterest from the Thing's Location, counters, latest values,
+/// phenomenonTime and observedArea of the streams); a bad row, an unknown Datastream or a
+/// missing write right fails the whole call and stores nothing.
+#[tokio::test]
+async fn create_rows_stores_rows_of_many_datastreams() {
+    use sensorthings::conn::Conn;
+    use sensorthings::data_array::create_rows;
+    const COMPS: [&str; 2] = ["phenomenonTime", "result"];
+    let tdb = TestDb::new().await;
+    let env = env_on(&tdb);
+    let (a, b) = two_streams(&env).await;
+    let row = |s: i64, t: &str, r: Value| (s, vec![json!(t), r]);
+    let rows = vec![
+        row(a, "2024-01-01T00:00:00Z", json!(1)),
+        row(b, "2024-01-01T05:00:00Z", json!("fünf")),
+        row(a, "2024-01-01T02:00:00Z", json!(3.5)),
+        row(a, "2024-01-01T01:00:00Z", json!({ "v": 2 })),
+    ];
+    let (ids, changes) = create_rows(&env, &admin(), Conn::Pool(&env.db), &COMPS, &rows)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 4);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids in row order: {ids:?}"
+    );
+    let created = |kind: Kind| -> Vec<i64> {
+        changes
+            .iter()
+            .filter(|c| c.kind == kind && c.op == ChangeOp::Created)
+            .map(|c| c.id)
+            .collect()
+    };
+    assert_eq!(created(Kind::Observation), ids);
+    // Neither Thing had a FeatureOfInterest yet: one each is generated from its Location.
+    let features = created(Kind::FeatureOfInterest);
+    assert_eq!(features.len(), 2, "{changes:?}");
+
+    // Each row reads back in its Datastream, with the feature of its Thing.
+    let mut foi_of = std::collections::HashMap::new();
+    for ((s, vals), id) in rows.iter().zip(&ids) {
+        let o = get(
+            &env,
+            &format!("/Observations({id})"),
+            "$expand=Datastream($select=id),FeatureOfInterest($select=id)",
+        )
+        .await;
+        assert_eq!(o["result"], vals[1]);
+        assert_eq!(o["Datastream"]["@iot.id"], json!(s));
+        let f = o["FeatureOfInterest"]["@iot.id"].as_i64().unwrap();
+        assert!(features.contains(&f));
+        assert_eq!(*foi_of.entry(*s).or_insert(f), f);
+    }
+    assert_ne!(foi_of[&a], foi_of[&b]);
+    let n = |s: i64| {
+        let env = env.clone();
+        async move {
+            count(
+                &get(
+                    &env,
+                    &format!("/Datastreams({s})/Observations"),
+                    "$count=true&$top=1",
+                )
+                .await,
+            )
+        }
+    };
+    assert_eq!((n(a).await, n(b).await), (3, 1));
+    let latest = get(&env, "/LatestObservations", "$select=result").await;
+    let mut got: Vec<(i64, Value)> = latest["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["Datastream"]["@iot.id"].as_i64().unwrap(),
+                v["result"].clone(),
+            )
+        })
+        .collect();
+    got.sort_by_key(|g| g.0);
+    assert_eq!(got, vec![(a, json!(3.5)), (b, json!("fünf"))]);
+    let ds = get(&env, &format!("/Datastreams({a})"), "").await;
+    let span = ds["phenomenonTime"].as_str().unwrap();
+    let (start, end) = span.split_once('/').unwrap();
+    assert!(start.starts_with("2024-01-01T00:00:00"), "{span}");
+    assert!(end.starts_with("2024-01-01T02:00:00"), "{span}");
+    assert_eq!(ds["observedArea"]["type"], json!("Point"));
+
+    // A second call reuses the generated features.
+    let (more, changes) = create_rows(
+        &env,
+        &admin(),
+        Conn::Pool(&env.db),
+        &COMPS,
+        &[row(b, "2024-01-02T00:00:00Z", json!(6))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].id, more[0]);
+    assert_eq!(n(b).await, 2);
+
+    // Failures store nothing: an unknown Datastream, a bad row, no right for the Thing.
+    let thing_a = get(&env, &format!("/Datastreams({a})/Thing"), "").await["@iot.id"]
+        .as_i64()
+        .unwrap();
+    let limited = token(&["sta:write".into(), format!("sta:thing-{thing_a}")]);
+    let reader = token(&["sta:read".into()]);
+    for (actor, rows) in [
+        (
+            admin(),
+            vec![
+                row(a, "2024-02-01T00:00:00Z", json!(7)),
+                row(a + b + 100, "2024-02-01T00:00:00Z", json!(7)),
+            ],
+        ),
+        (
+            admin(),
+            vec![
+                row(a, "2024-02-01T00:00:00Z", json!(7)),
+                row(b, "gestern", json!(7)),
+            ],
+        ),
+        (
+            limited.clone(),
+            vec![
+                row(a, "2024-02-01T00:00:00Z", json!(7)),
+                row(b, "2024-02-01T00:00:00Z", json!(7)),
+            ],
+        ),
+        (reader, vec![row(a, "2024-02-01T00:00:00Z", json!(7))]),
+    ] {
+        assert!(
+            create_rows(&env, &actor, Conn::Pool(&env.db), &COMPS, &rows)
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!((n(a).await, n(b).await), (3, 2));
+    // The limited token may write into its own Thing.
+    let (own, _) = create_rows(
+        &env,
+        &limited,
+        Conn::Pool(&env.db),
+        &COMPS,
+        &[row(a, "2024-02-01T00:00:00Z", json!(8))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!(n(a).await, 4);
+    let latest = get(
+        &env,
+        &format!("/Datastreams({a})/Observations"),
+        "$orderby=phenomenonTime desc&$top=1",
+    )
+    .await;
+    assert_eq!(latest["value"][0]["@iot.id"], json!(own[0]));
+}
+
+/// Several bulk calls at once (the MQTT committers on PostgreSQL) writing the same Datastreams,
+/// in opposite row orders: none waits for another in a cycle, and the counters stay exact.
+#[tokio::test]
+async fn concurrent_create_rows_on_the_same_datastreams_all_succeed() {
+    use sensorthings::conn::Conn;
+    use sensorthings::data_array::create_rows;
+    const COMPS: [&str; 2] = ["phenomenonTime", "result"];
+    let tdb = TestDb::new().await;
+    let env = env_on(&tdb);
+    let (a, b) = two_streams(&env).await;
+    let mut tasks = Vec::new();
+    for k in 0..4i64 {
+        let env = env.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10i64 {
+                let t = format!("2024-03-01T00:{:02}:{:02}Z", k, i);
+                let mut rows = vec![
+                    (a, vec![json!(t), json!(k * 100 + i)]),
+                    (b, vec![json!(t), json!(k * 100 + i)]),
+                ];
+                if k % 2 == 1 {
+                    rows.reverse();
+                }
+                create_rows(&env, &admin(), Conn::Pool(&env.db), &COMPS, &rows)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for s in [a, b] {
+        let all = get(
+            &env,
+            &format!("/Datastreams({s})/Observations"),
+            "$count=true&$top=1&$orderby=phenomenonTime desc",
+        )
+        .await;
+        assert_eq!(count(&all), 40);
+        assert_eq!(all["value"][0]["result"], json!(309));
+    }
+    let latest = get(&env, "/LatestObservations", "$select=result").await;
+    let results: Vec<&Value> = latest["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["result"])
+        .collect();
+    assert_eq!(results, vec![&json!(309), &json!(309)]);
+}
