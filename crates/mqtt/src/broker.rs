@@ -10,9 +10,10 @@
 //!   line; one that failed inside the server (database down) is not acknowledged and the
 //!   connection is closed, so the client sends it again;
 //! * a client may have many messages in flight: the next packet is read while earlier messages
-//!   are stored, and one committer task stores the waiting messages of all clients together in
-//!   one transaction (group commit); acknowledgements still go out in the order the messages
-//!   came, each after its commit;
+//!   are stored, and committer tasks store the waiting messages of all clients together in one
+//!   transaction each (group commit; on PostgreSQL several groups at once, on SQLite one while
+//!   the next is prepared); acknowledgements still go out in the order the messages came, each
+//!   after its commit;
 //! * only the server publishes to subscribers: every committed change goes to the subscribers
 //!   of its topics, each message rendered for the subscriber's rights.
 //!
@@ -45,6 +46,12 @@ const GROUP: usize = 512;
 const CREATE_QUEUE: usize = 8192;
 /// Messages of one client stored or waiting, whose acknowledgement is not sent yet.
 const IN_FLIGHT: usize = 1024;
+/// Committer tasks on PostgreSQL: groups stored in concurrent transactions (each commit waits
+/// for its WAL flush; several in flight share the flushes).
+const PG_COMMITTERS: usize = 4;
+/// Committer tasks on SQLite: one writes, the other has its next group parsed and waits for
+/// the single write connection.
+const SQLITE_COMMITTERS: usize = 2;
 
 /// The embedded broker. Cheap to clone.
 #[derive(Clone)]
@@ -57,8 +64,9 @@ struct Inner {
     clients: Mutex<HashMap<u64, Client>>,
     next: AtomicU64,
     max_packet: usize,
-    /// The queue of the committer task (see [`commit_loop`]).
-    creates: mpsc::Sender<Job>,
+    /// The queues of the committer tasks (see [`commit_loop`]); a connection's messages all go
+    /// to the same one.
+    creates: Vec<mpsc::Sender<Job>>,
 }
 
 /// A published message for the committer, and where its outcome goes.
@@ -75,7 +83,7 @@ struct Pending {
 }
 
 struct Client {
-    actor: Actor,
+    actor: Arc<Actor>,
     /// Clients with equal rights share rendered messages.
     rights: String,
     subs: Vec<(Filter, QoS)>,
@@ -86,7 +94,7 @@ struct Client {
 /// A subscriber as the publisher sees it (a snapshot).
 struct Subscriber {
     id: u64,
-    actor: Actor,
+    actor: Arc<Actor>,
     rights: String,
     subs: Vec<(Filter, QoS)>,
 }
@@ -95,8 +103,17 @@ impl Broker {
     /// A broker for `env` that publishes every change reported to `hooks`.
     pub fn new(env: Env, hooks: Hooks) -> Broker {
         let max_packet = env.config.http.body_limit_bytes.max(64 * 1024);
-        let (creates, jobs) = mpsc::channel(CREATE_QUEUE);
-        tokio::spawn(commit_loop(env.clone(), hooks.clone(), jobs));
+        let committers = match env.db.backend() {
+            platform::store::Backend::Postgres => PG_COMMITTERS,
+            platform::store::Backend::Sqlite => SQLITE_COMMITTERS,
+        };
+        let creates = (0..committers)
+            .map(|_| {
+                let (creates, jobs) = mpsc::channel(CREATE_QUEUE);
+                tokio::spawn(commit_loop(env.clone(), hooks.clone(), jobs));
+                creates
+            })
+            .collect();
         let broker = Broker {
             inner: Arc::new(Inner {
                 env,
@@ -202,7 +219,7 @@ impl Broker {
             }
         };
         let rights = format!("{:?}", sensorthings::Access::of(&principal));
-        let actor = Actor::new(principal, format!("mqtt:{peer}"));
+        let actor = Arc::new(Actor::new(principal, format!("mqtt:{peer}")));
         let (tx, rx) = mpsc::channel::<Packet>(QUEUE);
         let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(
@@ -259,7 +276,7 @@ impl Broker {
     async fn session<R: AsyncRead + Unpin>(
         &self,
         id: u64,
-        actor: &Actor,
+        actor: &Arc<Actor>,
         client_id: &str,
         rd: &mut R,
         buf: &mut BytesMut,
@@ -286,7 +303,7 @@ impl Broker {
             };
             let reply = match packet {
                 Packet::Publish(p) => {
-                    self.published(actor, client_id, p, acks).await?;
+                    self.published(id, actor, client_id, p, acks).await?;
                     None
                 }
                 Packet::Subscribe(s) => {
@@ -343,7 +360,8 @@ impl Broker {
     /// so one client can have many messages in flight.
     async fn published(
         &self,
-        actor: &Actor,
+        id: u64,
+        actor: &Arc<Actor>,
         client_id: &str,
         p: Publish,
         acks: &mpsc::Sender<Pending>,
@@ -363,8 +381,9 @@ impl Broker {
                 topic: p.topic.clone(),
                 payload: p.payload.to_vec(),
             };
-            self.inner
-                .creates
+            // One committer per connection keeps its messages in the order they came.
+            let creates = &self.inner.creates;
+            creates[(id % creates.len() as u64) as usize]
                 .send(Job { publication, done })
                 .await
                 .map_err(|_| "the broker is stopping".to_string())?;
@@ -453,18 +472,26 @@ impl Broker {
     }
 }
 
-/// Stores published messages: whatever is queued when the previous group is done (up to
-/// [`GROUP`]) goes into one transaction ([`sta::create_many`]), in arrival order; each outcome
-/// goes back to its connection, each committed change to the hooks.
+/// One committer task: takes whatever is queued (up to [`GROUP`]) when it is free and stores it
+/// in one transaction ([`sta::create_many`]), in arrival order. The committed changes of the
+/// group go to the hooks in one report (in message order, after the commit), then each outcome
+/// back to its connection, whose [`ack_loop`] sends the acknowledgements in order. Each
+/// connection has its committer (of [`PG_COMMITTERS`] or [`SQLITE_COMMITTERS`]), so its
+/// messages are stored in the order they came, also while several groups are stored at once.
 async fn commit_loop(env: Env, hooks: Hooks, mut jobs: mpsc::Receiver<Job>) {
     let mut group = Vec::with_capacity(GROUP);
     while jobs.recv_many(&mut group, GROUP).await > 0 {
         let (items, done): (Vec<_>, Vec<_>) =
             group.drain(..).map(|j| (j.publication, j.done)).unzip();
-        let results = sta::create_many(&env, &items).await;
+        let mut results = sta::create_many(&env, &items).await;
+        let changes: Vec<sensorthings::Change> = results
+            .iter_mut()
+            .filter_map(|r| r.as_mut().ok())
+            .flat_map(std::mem::take)
+            .collect();
+        hooks.committed(&changes);
         for (result, done) in results.into_iter().zip(done) {
-            let outcome = result.map(|w| hooks.committed(&w.changes));
-            let _ = done.send(outcome);
+            let _ = done.send(result.map(|_| ()));
         }
     }
 }

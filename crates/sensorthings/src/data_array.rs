@@ -583,8 +583,15 @@ async fn insert_group(
         .collect())
 }
 
-fn num(x: Option<i64>) -> String {
-    x.map(|v| v.to_string()).unwrap_or_else(|| "NULL".into())
+/// Writes `x` as an SQL literal (`NULL` for none).
+fn num(sql: &mut String, x: Option<i64>) {
+    use std::fmt::Write;
+    match x {
+        Some(v) => {
+            let _ = write!(sql, "{v}");
+        }
+        None => sql.push_str("NULL"),
+    }
 }
 
 /// Inserts Observations of one stream with multi-row INSERTs; returns their ids in row order.
@@ -613,69 +620,71 @@ pub async fn insert_rows_of(
     };
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(CHUNK) {
+        use std::fmt::Write;
         let mut sql = String::with_capacity(chunk.len() * 96 + 256);
-        sql.push_str(&format!(
+        let _ = write!(
+            sql,
             "INSERT INTO sta_observations ({col}, feature_id, pt_start, pt_end, result_time, result_kind, \
              result_number, result_string, result_json, result_quality, valid_start, valid_end, parameters) VALUES "
-        ));
+        );
         let mut vals: Vec<V> = Vec::new();
-        let bind = |v: V, vals: &mut Vec<V>| {
+        // Appends a bound parameter `$n` to the statement.
+        let bind = |v: V, sql: &mut String, vals: &mut Vec<V>| {
             vals.push(v);
-            format!("${}", vals.len())
+            let _ = write!(sql, "${}", vals.len());
         };
         for (i, (stream, o)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let (k, n, s, j) = match &o.result {
-                Value::Null => (
-                    0,
-                    "NULL".to_string(),
-                    "NULL".to_string(),
-                    "NULL".to_string(),
-                ),
+            sql.push_str(if i > 0 { ", (" } else { "(" });
+            let _ = write!(sql, "{stream}, ");
+            num(&mut sql, o.foi);
+            let _ = write!(sql, ", {}, ", o.pt_start);
+            num(&mut sql, o.pt_end);
+            sql.push_str(", ");
+            num(&mut sql, o.result_time);
+            // result_kind, result_number, result_string, result_json
+            match &o.result {
+                Value::Null => sql.push_str(", 0, NULL, NULL, NULL"),
                 Value::Number(x) => match x.as_f64() {
                     Some(f) if f.is_finite() => {
-                        (1, format!("{f:?}"), "NULL".to_string(), "NULL".to_string())
+                        let _ = write!(sql, ", 1, {f:?}, NULL, NULL");
                     }
-                    _ => (
-                        4,
-                        "NULL".into(),
-                        "NULL".into(),
-                        bind(V::Json(Some(Box::new(o.result.clone()))), &mut vals),
-                    ),
+                    _ => {
+                        sql.push_str(", 4, NULL, NULL, ");
+                        bind(
+                            V::Json(Some(Box::new(o.result.clone()))),
+                            &mut sql,
+                            &mut vals,
+                        );
+                    }
                 },
-                Value::String(x) => (
-                    2,
-                    "NULL".into(),
-                    bind(V::String(Some(x.clone())), &mut vals),
-                    "NULL".into(),
-                ),
-                Value::Bool(b) => (3, "NULL".into(), format!("'{b}'"), "NULL".into()),
-                other => (
-                    4,
-                    "NULL".into(),
-                    "NULL".into(),
-                    bind(V::Json(Some(Box::new(other.clone()))), &mut vals),
-                ),
-            };
-            let q = match &o.quality {
-                Some(q) => bind(V::Json(Some(Box::new(q.clone()))), &mut vals),
-                None => "NULL".into(),
-            };
-            let p = match &o.parameters {
-                Some(p) => bind(V::Json(Some(Box::new(p.clone()))), &mut vals),
-                None => "NULL".into(),
-            };
-            sql.push_str(&format!(
-                "({stream}, {}, {}, {}, {}, {k}, {n}, {s}, {j}, {q}, {}, {}, {p})",
-                num(o.foi),
-                o.pt_start,
-                num(o.pt_end),
-                num(o.result_time),
-                num(o.valid.map(|v| v.0)),
-                num(o.valid.and_then(|v| v.1)),
-            ));
+                Value::String(x) => {
+                    sql.push_str(", 2, NULL, ");
+                    bind(V::String(Some(x.clone())), &mut sql, &mut vals);
+                    sql.push_str(", NULL");
+                }
+                Value::Bool(b) => {
+                    let _ = write!(sql, ", 3, NULL, '{b}', NULL");
+                }
+                other => {
+                    sql.push_str(", 4, NULL, NULL, ");
+                    bind(V::Json(Some(Box::new(other.clone()))), &mut sql, &mut vals);
+                }
+            }
+            sql.push_str(", ");
+            match &o.quality {
+                Some(q) => bind(V::Json(Some(Box::new(q.clone()))), &mut sql, &mut vals),
+                None => sql.push_str("NULL"),
+            }
+            sql.push_str(", ");
+            num(&mut sql, o.valid.map(|v| v.0));
+            sql.push_str(", ");
+            num(&mut sql, o.valid.and_then(|v| v.1));
+            sql.push_str(", ");
+            match &o.parameters {
+                Some(p) => bind(V::Json(Some(Box::new(p.clone()))), &mut sql, &mut vals),
+                None => sql.push_str("NULL"),
+            }
+            sql.push(')');
         }
         sql.push_str(" RETURNING id");
         let mut got: Vec<i64> = tx
@@ -843,6 +852,20 @@ async fn insert_many_streams(
     }
     let mut spans: Vec<_> = spans.into_iter().collect();
     spans.sort_unstable_by_key(|s| s.0);
+    if w.tx.backend() == store::Backend::Postgres {
+        // Concurrent groups (the MQTT committers) write the same Datastreams: their rows are
+        // locked in id order, as the insert trigger locks their sta_latest rows, so two groups
+        // never wait for each other in a cycle. NO KEY UPDATE leaves the foreign-key checks of
+        // other inserts (KEY SHARE) unblocked.
+        w.tx.fetch_cells_sql(
+            &format!(
+                "SELECT id FROM sta_datastreams WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE",
+                id_list(spans.iter().map(|s| s.0))
+            ),
+            Values(vec![]),
+        )
+        .await?;
+    }
     widen_many_stream_times(&mut w.tx, &spans).await?;
     w.widen_observed_areas(&pairs.into_iter().collect::<Vec<_>>())
         .await?;

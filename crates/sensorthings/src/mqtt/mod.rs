@@ -328,7 +328,8 @@ pub async fn create(env: &Env, actor: &Actor, topic: &str, payload: &[u8]) -> Re
 
 /// One message published to a create topic, waiting to be stored.
 pub struct Publication {
-    pub actor: Actor,
+    /// The client's identity (shared by all messages of a connection).
+    pub actor: Arc<Actor>,
     pub topic: String,
     pub payload: Vec<u8>,
 }
@@ -337,11 +338,14 @@ pub struct Publication {
 /// every one of them succeeds, which saves a commit (and on PostgreSQL a WAL flush) per
 /// message. When one fails, that transaction is rolled back and every message is stored on its
 /// own, so a bad message never takes good ones with it. The answer has one result per message,
-/// in order; an `Ok` is committed when this returns (the caller acknowledges it then).
-pub async fn create_many(env: &Env, items: &[Publication]) -> Vec<Result<Written>> {
+/// in order: the committed changes of the message (its Observation, and a FeatureOfInterest
+/// created on the way), to be reported to the [`Hooks`]. An `Ok` is committed when this
+/// returns (the caller acknowledges it then).
+pub async fn create_many(env: &Env, items: &[Publication]) -> Vec<Result<Vec<Change>>> {
+    let one = |w: Result<Written>| w.map(|w| w.changes);
     if items.len() == 1 {
         let p = &items[0];
-        return vec![create(env, &p.actor, &p.topic, &p.payload).await];
+        return vec![one(create(env, &p.actor, &p.topic, &p.payload).await)];
     }
     if let Some(all) = create_bulk(env, items).await {
         return all.into_iter().map(Ok).collect();
@@ -350,11 +354,11 @@ pub async fn create_many(env: &Env, items: &[Publication]) -> Vec<Result<Written
         .iter()
         .all(|p| create_path(&p.topic).is_some() && !is_notification(&p.payload));
     if ready && let Some(all) = create_together(env, items).await {
-        return all.into_iter().map(Ok).collect();
+        return all.into_iter().map(|w| Ok(w.changes)).collect();
     }
     let mut out = Vec::with_capacity(items.len());
     for p in items {
-        out.push(create(env, &p.actor, &p.topic, &p.payload).await);
+        out.push(one(create(env, &p.actor, &p.topic, &p.payload).await));
     }
     out
 }
@@ -409,17 +413,20 @@ fn bulk_row(p: &Publication) -> Option<(i64, Vec<Value>)> {
 /// All messages through the bulk insert of CreateObservations, in one transaction: each run of
 /// messages by the same client identity is one [`crate::data_array::create_rows`] call (one
 /// check of all its Datastreams and rights, multi-row INSERTs across Datastreams). `None` when
-/// a message does not fit the bulk path or any row fails (nothing is committed then).
-async fn create_bulk(env: &Env, items: &[Publication]) -> Option<Vec<Written>> {
+/// a message does not fit the bulk path or any row fails (nothing is committed then). The
+/// answer holds the changes of each message.
+async fn create_bulk(env: &Env, items: &[Publication]) -> Option<Vec<Vec<Change>>> {
     let rows: Vec<(i64, Vec<Value>)> = items.iter().map(bulk_row).collect::<Option<_>>()?;
     let tx = env.db.begin().await.ok()?;
     let shared = crate::conn::Shared::new(tx);
-    let base = service::base(env);
-    let mut out: Vec<Written> = Vec::with_capacity(items.len());
+    let mut out: Vec<Vec<Change>> = Vec::with_capacity(items.len());
+    let same = |a: &Publication, b: &Publication| {
+        Arc::ptr_eq(&a.actor, &b.actor) || a.actor.principal == b.actor.principal
+    };
     let mut i = 0;
     while i < items.len() {
         let mut j = i + 1;
-        while j < items.len() && items[j].actor.principal == items[i].actor.principal {
+        while j < items.len() && same(&items[j], &items[i]) {
             j += 1;
         }
         let (ids, changes) = crate::data_array::create_rows(
@@ -441,21 +448,13 @@ async fn create_bulk(env: &Env, items: &[Publication]) -> Option<Vec<Written>> {
             .filter(|c| c.kind != Kind::Observation)
             .collect();
         for id in ids {
-            let link = format!("{base}/Observations({id})");
             let mut changes = std::mem::take(&mut others);
             changes.push(Change {
                 kind: Kind::Observation,
                 id,
                 op: ChangeOp::Created,
             });
-            out.push(Written {
-                reply: Reply::Json {
-                    status: 201,
-                    body: json!({ "@iot.id": id, "@iot.selfLink": link }),
-                    location: Some(link),
-                },
-                changes,
-            });
+            out.push(changes);
         }
         i = j;
     }
@@ -557,7 +556,7 @@ mod tests {
 
     fn p(topic: &str, payload: Value) -> Publication {
         Publication {
-            actor: Actor::default(),
+            actor: Arc::new(Actor::default()),
             topic: topic.into(),
             payload: payload.to_string().into_bytes(),
         }
