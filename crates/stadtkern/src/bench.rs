@@ -786,7 +786,13 @@ async fn sta(args: BenchStaArgs) -> Result<(), Failure> {
             serde_json::to_string_pretty(&result).unwrap_or_default()
         );
     }
-    if let Some(s) = &schema {
+    if args.keep {
+        db.close().await;
+        match &schema {
+            Some(s) => eprintln!("stadtkern: the benchmark data is kept: {url}, schema {s}"),
+            None => eprintln!("stadtkern: the benchmark database is kept: {url}"),
+        }
+    } else if let Some(s) = &schema {
         db.close().await;
         let admin = store::Db::connect(&url, &store::OpenOptions::default()).await?;
         admin

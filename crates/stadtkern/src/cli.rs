@@ -182,6 +182,10 @@ pub struct BenchStaArgs {
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Keep the filled database afterwards (for a look with the database's own tools): the
+    /// SQLite file's path is printed, on PostgreSQL the schema `bench_sta` stays.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -108,38 +108,117 @@ fn decode_sqlite(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Cell> {
     })
 }
 
-fn decode_pg(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell> {
+/// How the values of one PostgreSQL result column become cells, found once per result from
+/// the column's type (rather than once per value).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum PgCol {
+    Int8,
+    Int4,
+    Int2,
+    Bool,
+    Float8,
+    Float4,
+    Numeric,
+    Bytea,
+    Json,
+    Jsonb,
+    Timestamptz,
+    /// text, varchar, char and name: decoded as a string without further checks.
+    Text,
+    /// Anything else: read as a string through sqlx's checked path (an error for types that
+    /// have no string form).
+    Other,
+}
+
+fn pg_col(info: &sqlx::postgres::PgTypeInfo) -> PgCol {
+    match upper(info.name()).as_ref() {
+        "INT8" => PgCol::Int8,
+        "INT4" => PgCol::Int4,
+        "INT2" => PgCol::Int2,
+        "BOOL" => PgCol::Bool,
+        "FLOAT8" => PgCol::Float8,
+        "FLOAT4" => PgCol::Float4,
+        "NUMERIC" => PgCol::Numeric,
+        "BYTEA" => PgCol::Bytea,
+        "JSON" => PgCol::Json,
+        "JSONB" => PgCol::Jsonb,
+        "TIMESTAMPTZ" => PgCol::Timestamptz,
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => PgCol::Text,
+        _ => PgCol::Other,
+    }
+}
+
+fn decode_err(e: sqlx::error::BoxDynError) -> kern::Error {
+    db_err(sqlx::Error::Decode(e))
+}
+
+/// One value of a PostgreSQL row. `json_text`: JSON values come as the database's own JSON
+/// text (for readers that parse it anyway), instead of text re-serialised by `serde_json`.
+fn decode_pg(row: &sqlx::postgres::PgRow, i: usize, col: PgCol, json_text: bool) -> Result<Cell> {
+    use sqlx::Decode;
+    use sqlx::postgres::{PgValueFormat, Postgres};
     let raw = row.try_get_raw(i).map_err(db_err)?;
     if raw.is_null() {
         return Ok(Cell::Null);
     }
-    let info = raw.type_info();
-    let ty = upper(info.name());
-    Ok(match ty.as_ref() {
-        "INT8" => Cell::Int(row.try_get::<i64, _>(i).map_err(db_err)?),
-        "INT4" => Cell::Int(row.try_get::<i32, _>(i).map_err(db_err)? as i64),
-        "INT2" => Cell::Int(row.try_get::<i16, _>(i).map_err(db_err)? as i64),
-        "BOOL" => Cell::Bool(row.try_get::<bool, _>(i).map_err(db_err)?),
-        "FLOAT8" => Cell::Float(row.try_get::<f64, _>(i).map_err(db_err)?),
-        "FLOAT4" => Cell::Float(row.try_get::<f32, _>(i).map_err(db_err)? as f64),
-        "NUMERIC" => Cell::Float(
+    Ok(match col {
+        PgCol::Int8 => Cell::Int(<i64 as Decode<Postgres>>::decode(raw).map_err(decode_err)?),
+        PgCol::Int4 => Cell::Int(
+            <i32 as Decode<Postgres>>::decode(raw)
+                .map_err(decode_err)?
+                .into(),
+        ),
+        PgCol::Int2 => Cell::Int(
+            <i16 as Decode<Postgres>>::decode(raw)
+                .map_err(decode_err)?
+                .into(),
+        ),
+        PgCol::Bool => Cell::Bool(<bool as Decode<Postgres>>::decode(raw).map_err(decode_err)?),
+        PgCol::Float8 => Cell::Float(<f64 as Decode<Postgres>>::decode(raw).map_err(decode_err)?),
+        PgCol::Float4 => Cell::Float(
+            <f32 as Decode<Postgres>>::decode(raw)
+                .map_err(decode_err)?
+                .into(),
+        ),
+        PgCol::Numeric => Cell::Float(
             row.try_get::<String, _>(i)
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(f64::NAN),
         ),
-        "BYTEA" => Cell::Bytes(row.try_get::<Vec<u8>, _>(i).map_err(db_err)?),
-        "JSON" | "JSONB" => Cell::Text(
+        PgCol::Bytea => {
+            Cell::Bytes(<Vec<u8> as Decode<Postgres>>::decode(raw).map_err(decode_err)?)
+        }
+        PgCol::Json | PgCol::Jsonb if json_text => {
+            let binary = raw.format() == PgValueFormat::Binary;
+            let mut bytes = raw.as_bytes().map_err(decode_err)?;
+            // Binary jsonb starts with its format version (1), then the JSON text.
+            if binary && col == PgCol::Jsonb {
+                match bytes.split_first() {
+                    Some((1, rest)) => bytes = rest,
+                    _ => {
+                        return Err(decode_err("jsonb in an unknown binary format".into()));
+                    }
+                }
+            }
+            Cell::Text(
+                std::str::from_utf8(bytes)
+                    .map_err(|e| decode_err(Box::new(e)))?
+                    .to_string(),
+            )
+        }
+        PgCol::Json | PgCol::Jsonb => Cell::Text(
             row.try_get::<serde_json::Value, _>(i)
                 .map_err(db_err)?
                 .to_string(),
         ),
-        "TIMESTAMPTZ" => Cell::Text(
+        PgCol::Timestamptz => Cell::Text(
             row.try_get::<chrono::DateTime<chrono::Utc>, _>(i)
                 .map_err(db_err)?
                 .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         ),
-        _ => Cell::Text(row.try_get::<String, _>(i).map_err(db_err)?),
+        PgCol::Text => Cell::Text(<String as Decode<Postgres>>::decode(raw).map_err(decode_err)?),
+        PgCol::Other => Cell::Text(row.try_get::<String, _>(i).map_err(db_err)?),
     })
 }
 
@@ -165,16 +244,27 @@ fn convert_sqlite(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<Cells>> {
 }
 
 fn convert_pg(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Cells>> {
+    convert_pg_as(rows, false)
+}
+
+fn convert_pg_as(rows: Vec<sqlx::postgres::PgRow>, json_text: bool) -> Result<Vec<Cells>> {
     let Some(first) = rows.first() else {
         return Ok(vec![]);
     };
-    let cols = names(first);
+    let names = names(first);
+    let cols: Vec<PgCol> = first
+        .columns()
+        .iter()
+        .map(|c| pg_col(c.type_info()))
+        .collect();
     rows.iter()
         .map(|r| {
             Ok(Cells {
-                columns: cols.clone(),
-                values: (0..cols.len())
-                    .map(|i| decode_pg(r, i))
+                columns: names.clone(),
+                values: cols
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| decode_pg(r, i, *c, json_text))
                     .collect::<Result<_>>()?,
             })
         })
@@ -329,8 +419,10 @@ async fn fetch_sqlite_direct(
 
 impl Db {
     /// [`Db::fetch_cells_sql`] for reads that may return many rows: on SQLite they are read
-    /// through the connection's handle in one blocking task ([`fetch_sqlite_direct`]); on
-    /// PostgreSQL, and for parameter types the direct path does not bind, as before.
+    /// through the connection's handle in one blocking task ([`fetch_sqlite_direct`]), and
+    /// parameter types the direct path does not bind go through sqlx. On PostgreSQL JSON
+    /// values come as the database's own JSON text (`{"a": 1}`, which parses to the same value
+    /// as the re-serialised text of [`Db::fetch_cells_sql`]): for readers that parse it.
     pub async fn fetch_cells_many(
         &self,
         sql: &str,
@@ -344,6 +436,15 @@ impl Db {
                 .collect::<Option<Vec<_>>>()
         {
             return fetch_sqlite_direct(read, sql, params).await;
+        }
+        if let Pools::Postgres { pool } = &*self.pools {
+            return convert_pg_as(
+                crate::bind::pg(sql, values)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(db_err)?,
+                true,
+            );
         }
         self.fetch_cells_sql(sql, values).await
     }
