@@ -226,7 +226,8 @@ fn names<R: Row>(row: &R) -> std::sync::Arc<Vec<String>> {
     std::sync::Arc::new(row.columns().iter().map(|c| c.name().to_string()).collect())
 }
 
-fn convert_sqlite(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<Cells>> {
+/// Rows as [`Cells`]: the column names once, each value through `decode(row, column)`.
+fn convert<R: Row>(rows: &[R], decode: impl Fn(&R, usize) -> Result<Cell>) -> Result<Vec<Cells>> {
     let Some(first) = rows.first() else {
         return Ok(vec![]);
     };
@@ -236,59 +237,38 @@ fn convert_sqlite(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<Cells>> {
             Ok(Cells {
                 columns: cols.clone(),
                 values: (0..cols.len())
-                    .map(|i| decode_sqlite(r, i))
+                    .map(|i| decode(r, i))
                     .collect::<Result<_>>()?,
             })
         })
         .collect()
+}
+
+fn convert_sqlite(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<Cells>> {
+    convert(&rows, decode_sqlite)
 }
 
 fn convert_pg(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Cells>> {
     convert_pg_as(rows, false)
 }
 
+/// PostgreSQL rows as [`Cells`], each column's decoding found once from the first row's types.
 fn convert_pg_as(rows: Vec<sqlx::postgres::PgRow>, json_text: bool) -> Result<Vec<Cells>> {
-    let Some(first) = rows.first() else {
-        return Ok(vec![]);
-    };
-    let names = names(first);
-    let cols: Vec<PgCol> = first
-        .columns()
-        .iter()
-        .map(|c| pg_col(c.type_info()))
-        .collect();
-    rows.iter()
-        .map(|r| {
-            Ok(Cells {
-                columns: names.clone(),
-                values: cols
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| decode_pg(r, i, *c, json_text))
-                    .collect::<Result<_>>()?,
-            })
-        })
-        .collect()
+    let cols: Vec<PgCol> = rows.first().map_or_else(Vec::new, |first| {
+        first
+            .columns()
+            .iter()
+            .map(|c| pg_col(c.type_info()))
+            .collect()
+    });
+    convert(&rows, |r, i| decode_pg(r, i, cols[i], json_text))
 }
 
 impl Db {
     /// Runs a query and returns untyped rows (reads go to the reader pool on SQLite).
     pub async fn fetch_cells<S: QueryStatementWriter>(&self, stmt: &S) -> Result<Vec<Cells>> {
         let (sql, values) = self.render(stmt);
-        match &*self.pools {
-            Pools::Sqlite { read, .. } => convert_sqlite(
-                crate::bind::sqlite(&sql, values)
-                    .fetch_all(read)
-                    .await
-                    .map_err(db_err)?,
-            ),
-            Pools::Postgres { pool } => convert_pg(
-                crate::bind::pg(&sql, values)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(db_err)?,
-            ),
-        }
+        self.fetch_cells_sql(&sql, values).await
     }
 
     /// Runs SQL text with sea-query values rendered for this backend (for statements sea-query
@@ -298,6 +278,16 @@ impl Db {
         sql: &str,
         values: sea_query::Values,
     ) -> Result<Vec<Cells>> {
+        self.fetch_sql_as(sql, values, false).await
+    }
+
+    /// The sqlx path of the reads above; `json_text` as in [`decode_pg`].
+    async fn fetch_sql_as(
+        &self,
+        sql: &str,
+        values: sea_query::Values,
+        json_text: bool,
+    ) -> Result<Vec<Cells>> {
         match &*self.pools {
             Pools::Sqlite { read, .. } => convert_sqlite(
                 crate::bind::sqlite(sql, values)
@@ -305,11 +295,12 @@ impl Db {
                     .await
                     .map_err(db_err)?,
             ),
-            Pools::Postgres { pool } => convert_pg(
+            Pools::Postgres { pool } => convert_pg_as(
                 crate::bind::pg(sql, values)
                     .fetch_all(pool)
                     .await
                     .map_err(db_err)?,
+                json_text,
             ),
         }
     }
@@ -437,16 +428,7 @@ impl Db {
         {
             return fetch_sqlite_direct(read, sql, params).await;
         }
-        if let Pools::Postgres { pool } = &*self.pools {
-            return convert_pg_as(
-                crate::bind::pg(sql, values)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(db_err)?,
-                true,
-            );
-        }
-        self.fetch_cells_sql(sql, values).await
+        self.fetch_sql_as(sql, values, true).await
     }
 }
 

@@ -1240,7 +1240,7 @@ async fn every_table_with_a_user_id_is_handled_by_account_deletion() {
 }
 
 #[tokio::test]
-async fn reads_of_many_rows_decode_exactly_like_the_ordinary_path() {
+async fn reads_of_many_rows_decode_like_the_ordinary_path() {
     use store::sea_query::{Value, Values};
     let db = TestDb::new().await;
     let (blob, real, json) = match db.backend() {
