@@ -152,43 +152,36 @@ fn decode_err(e: sqlx::error::BoxDynError) -> kern::Error {
     db_err(sqlx::Error::Decode(e))
 }
 
+/// One PostgreSQL value as `T`, without sqlx's per-value type check (the column's type was
+/// checked once, in [`pg_col`]).
+fn pg_value<'r, T: sqlx::Decode<'r, sqlx::Postgres>>(
+    raw: sqlx::postgres::PgValueRef<'r>,
+) -> Result<T> {
+    T::decode(raw).map_err(decode_err)
+}
+
 /// One value of a PostgreSQL row. `json_text`: JSON values come as the database's own JSON
 /// text (for readers that parse it anyway), instead of text re-serialised by `serde_json`.
 fn decode_pg(row: &sqlx::postgres::PgRow, i: usize, col: PgCol, json_text: bool) -> Result<Cell> {
-    use sqlx::Decode;
-    use sqlx::postgres::{PgValueFormat, Postgres};
+    use sqlx::postgres::PgValueFormat;
     let raw = row.try_get_raw(i).map_err(db_err)?;
     if raw.is_null() {
         return Ok(Cell::Null);
     }
     Ok(match col {
-        PgCol::Int8 => Cell::Int(<i64 as Decode<Postgres>>::decode(raw).map_err(decode_err)?),
-        PgCol::Int4 => Cell::Int(
-            <i32 as Decode<Postgres>>::decode(raw)
-                .map_err(decode_err)?
-                .into(),
-        ),
-        PgCol::Int2 => Cell::Int(
-            <i16 as Decode<Postgres>>::decode(raw)
-                .map_err(decode_err)?
-                .into(),
-        ),
-        PgCol::Bool => Cell::Bool(<bool as Decode<Postgres>>::decode(raw).map_err(decode_err)?),
-        PgCol::Float8 => Cell::Float(<f64 as Decode<Postgres>>::decode(raw).map_err(decode_err)?),
-        PgCol::Float4 => Cell::Float(
-            <f32 as Decode<Postgres>>::decode(raw)
-                .map_err(decode_err)?
-                .into(),
-        ),
+        PgCol::Int8 => Cell::Int(pg_value::<i64>(raw)?),
+        PgCol::Int4 => Cell::Int(pg_value::<i32>(raw)?.into()),
+        PgCol::Int2 => Cell::Int(pg_value::<i16>(raw)?.into()),
+        PgCol::Bool => Cell::Bool(pg_value::<bool>(raw)?),
+        PgCol::Float8 => Cell::Float(pg_value::<f64>(raw)?),
+        PgCol::Float4 => Cell::Float(pg_value::<f32>(raw)?.into()),
         PgCol::Numeric => Cell::Float(
             row.try_get::<String, _>(i)
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(f64::NAN),
         ),
-        PgCol::Bytea => {
-            Cell::Bytes(<Vec<u8> as Decode<Postgres>>::decode(raw).map_err(decode_err)?)
-        }
+        PgCol::Bytea => Cell::Bytes(pg_value::<Vec<u8>>(raw)?),
         PgCol::Json | PgCol::Jsonb if json_text => {
             let binary = raw.format() == PgValueFormat::Binary;
             let mut bytes = raw.as_bytes().map_err(decode_err)?;
@@ -217,7 +210,7 @@ fn decode_pg(row: &sqlx::postgres::PgRow, i: usize, col: PgCol, json_text: bool)
                 .map_err(db_err)?
                 .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         ),
-        PgCol::Text => Cell::Text(<String as Decode<Postgres>>::decode(raw).map_err(decode_err)?),
+        PgCol::Text => Cell::Text(pg_value::<String>(raw)?),
         PgCol::Other => Cell::Text(row.try_get::<String, _>(i).map_err(db_err)?),
     })
 }
