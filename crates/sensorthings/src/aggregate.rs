@@ -13,7 +13,7 @@ use crate::conn::Conn;
 use crate::filter::{Compiler, Params};
 use crate::model::{Kind, Link};
 use crate::odata::{Expr, QueryOptions, SortDirection};
-use crate::read::{Reader, Renderer, columns, page_text, put_json};
+use crate::read::{Reader, Renderer, page_text, put_json};
 use crate::resource::{Resolved, Target, resolve};
 use crate::service::{Reply, options};
 use crate::visibility::Access;
@@ -663,7 +663,7 @@ async fn latest(
     let skip = o.skip.unwrap_or(0);
     let from = format!(
         "FROM sta_latest l JOIN sta_datastreams d ON d.id = l.datastream_id \
-         JOIN sta_observations c ON c.id = l.obs_id WHERE l.obs_id IS NOT NULL{where_}"
+         WHERE l.obs_id IS NOT NULL{where_}"
     );
     let mut count = None;
     if o.count == Some(true) {
@@ -677,7 +677,7 @@ async fn latest(
     }
     let sql = format!(
         "SELECT {}, d.id AS sta_ds, d.name AS sta_ds_name {from} ORDER BY d.id LIMIT {} OFFSET {skip}",
-        columns(Kind::Observation, "c"),
+        latest_columns("datastream_id"),
         top + 1
     );
     let mut rows = conn.fetch_cells_sql(&sql, Values(params.values)).await?;
@@ -778,6 +778,23 @@ fn is_latest_only(o: &QueryOptions) -> bool {
         && o.orderby[0].expr == Expr::path(&["phenomenonTime"])
 }
 
+/// The columns of an Observation row, read from the copy of the latest one in a stream table `l`
+/// (`sta_latest` or `sta_latest_multi`, whose stream column is `stream`).
+fn latest_columns(stream: &str) -> String {
+    Kind::Observation
+        .columns()
+        .iter()
+        .map(|c| match *c {
+            "id" => "l.obs_id AS id".to_string(),
+            "datastream_id" | "multi_datastream_id" if *c != stream => {
+                format!("CAST(NULL AS BIGINT) AS {c}")
+            }
+            c => format!("l.{c} AS {c}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `$expand=Observations($orderby=phenomenonTime desc;$top=1)` of (Multi)Datastreams from the
 /// latest table: the children (with the parent id) and the parents that have more.
 pub async fn latest_children(
@@ -805,8 +822,8 @@ pub async fn latest_children(
             .join(", ");
         let sql = format!(
             "SELECT {}, l.{col} AS sta_pid, l.obs_count AS sta_n FROM {t} l \
-             JOIN sta_observations c ON c.id = l.obs_id WHERE l.{col} IN ({list})",
-            columns(Kind::Observation, "c")
+             WHERE l.obs_id IS NOT NULL AND l.{col} IN ({list})",
+            latest_columns(col)
         );
         for row in r.db.fetch_cells_sql(&sql, Values(vec![])).await? {
             let pid = row.get("sta_pid").as_i64().unwrap_or(0);

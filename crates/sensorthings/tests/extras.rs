@@ -434,3 +434,158 @@ async fn concurrent_create_rows_on_the_same_datastreams_all_succeed() {
         .collect();
     assert_eq!(results, vec![&json!(309), &json!(309)]);
 }
+
+/// LatestObservations and the fast `$expand` of the latest Observation read a copy of it kept
+/// in the stream tables; after every kind of change it must equal the Observation itself, as
+/// the general query (`$orderby=phenomenonTime desc&$top=1`) finds it.
+async fn assert_latest_copies_exact(env: &Env, streams: &[i64]) {
+    let latest = get(env, "/LatestObservations", "").await;
+    let mut by_stream = std::collections::HashMap::new();
+    for v in latest["value"].as_array().unwrap() {
+        let mut v = v.as_object().unwrap().clone();
+        let ds = v.remove("Datastream").unwrap()["@iot.id"].as_i64().unwrap();
+        assert!(by_stream.insert(ds, Value::Object(v)).is_none());
+    }
+    for ds in streams {
+        let general = get(
+            env,
+            &format!("/Datastreams({ds})/Observations"),
+            "$orderby=phenomenonTime desc&$top=1",
+        )
+        .await;
+        assert_eq!(
+            by_stream.get(ds),
+            general["value"].get(0),
+            "LatestObservations of Datastream {ds}"
+        );
+    }
+    let expand = |extra: &'static str| {
+        let env = env.clone();
+        async move {
+            let v = get(
+                &env,
+                "/Datastreams",
+                &format!("$orderby=id&$select=id&$expand=Observations($orderby=phenomenonTime desc;$top=1{extra})"),
+            )
+            .await;
+            v["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["Observations"].clone())
+                .collect::<Vec<_>>()
+        }
+    };
+    // `$filter=true` takes the general path.
+    assert_eq!(expand("").await, expand(";$filter=true").await);
+}
+
+#[tokio::test]
+async fn the_latest_copy_follows_every_change_of_an_observation() {
+    let tdb = TestDb::new().await;
+    let env = env_on(&tdb);
+    let (a, b) = two_streams(&env).await;
+    let streams = [a, b];
+    let post = |o: Value| {
+        let env = env.clone();
+        async move {
+            let w = service::post(&env, &admin(), "/Observations", o.to_string().as_bytes())
+                .await
+                .unwrap();
+            body(&w.reply)["@iot.id"].as_i64().unwrap()
+        }
+    };
+    let patch = |id: i64, o: Value, mode: service::UpdateMode| {
+        let env = env.clone();
+        async move {
+            service::update(
+                &env,
+                &admin(),
+                &format!("/Observations({id})"),
+                o.to_string().as_bytes(),
+                mode,
+            )
+            .await
+            .unwrap();
+        }
+    };
+    use service::UpdateMode::{JsonPatch, Merge, Replace};
+    assert_latest_copies_exact(&env, &streams).await;
+    let o1 = post(
+        json!({ "phenomenonTime": "2024-01-01T01:00:00Z", "result": 1,
+                          "Datastream": { "@iot.id": a } }),
+    )
+    .await;
+    let o2 = post(
+        json!({ "phenomenonTime": "2024-01-01T02:00:00Z", "result": "zwei",
+                          "resultTime": "2024-01-01T02:00:05Z",
+                          "validTime": "2024-01-01T00:00:00Z/2024-01-02T00:00:00Z",
+                          "resultQuality": { "q": "gut" }, "parameters": { "p": 1 },
+                          "Datastream": { "@iot.id": a } }),
+    )
+    .await;
+    let o3 = post(
+        json!({ "phenomenonTime": "2024-01-01T03:00:00Z/2024-01-01T03:15:00Z",
+                          "result": { "v": [3, 4] }, "Datastream": { "@iot.id": b } }),
+    )
+    .await;
+    assert_latest_copies_exact(&env, &streams).await;
+
+    // New values of the latest Observation, of another one, a later time, another stream.
+    patch(
+        o2,
+        json!({ "result": 20.5, "parameters": { "k": "neu" } }),
+        Merge,
+    )
+    .await;
+    assert_latest_copies_exact(&env, &streams).await;
+    let latest = get(&env, "/LatestObservations", "$select=result").await;
+    assert_eq!(latest["value"][0]["result"], json!(20.5));
+    patch(o1, json!({ "result": 10 }), Merge).await;
+    assert_latest_copies_exact(&env, &streams).await;
+    patch(
+        o1,
+        json!({ "phenomenonTime": "2024-01-01T04:00:00Z" }),
+        Merge,
+    )
+    .await;
+    assert_latest_copies_exact(&env, &streams).await;
+    patch(o1, json!({ "Datastream": { "@iot.id": b } }), Merge).await;
+    assert_latest_copies_exact(&env, &streams).await;
+    patch(
+        o1,
+        json!([{ "op": "replace", "path": "/result", "value": "ersetzt" }]),
+        JsonPatch,
+    )
+    .await;
+    assert_latest_copies_exact(&env, &streams).await;
+    patch(
+        o3,
+        json!({ "phenomenonTime": "2024-01-01T05:00:00Z", "result": false,
+                "Datastream": { "@iot.id": b } }),
+        Replace,
+    )
+    .await;
+    assert_latest_copies_exact(&env, &streams).await;
+    let latest = get(&env, "/LatestObservations", "$select=id").await;
+    let ids: Vec<i64> = latest["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["@iot.id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![o2, o3]);
+
+    // Deletes move the latest back, and a stream without Observations has none.
+    for id in [o3, o2] {
+        service::delete(&env, &admin(), &format!("/Observations({id})"))
+            .await
+            .unwrap();
+        assert_latest_copies_exact(&env, &streams).await;
+    }
+    let latest = get(&env, "/LatestObservations", "$select=id").await;
+    assert_eq!(
+        latest["value"],
+        json!([{ "@iot.id": o1, "Datastream": latest["value"][0]["Datastream"].clone() }])
+    );
+}

@@ -44,6 +44,11 @@ pub fn all() -> Vec<Migration> {
             steps: crate::mail::m0004_mail,
         },
         Migration {
+            version: 5,
+            name: "sensorthings_latest_values",
+            steps: crate::migrations_sta_extras::m0005_sensorthings_latest_values,
+        },
+        Migration {
             version: 300,
             name: "cityops_roadworks",
             steps: crate::migrations_cityops::m0300_cityops_roadworks,
