@@ -15,7 +15,7 @@ use crate::migrations::{
 };
 use sea_query::Index;
 
-fn json_null(name: &'static str) -> sea_query::ColumnDef {
+pub(crate) fn json_null(name: &'static str) -> sea_query::ColumnDef {
     col(name).json_binary().null().take()
 }
 

@@ -17,7 +17,8 @@
 //! the new values if it is the latest one.
 
 use crate::Backend;
-use crate::migrations::{big_null, col, fk, sql, table};
+use crate::migrations::{big_null, col, double_null, fk, sql, table, text_null};
+use crate::migrations_sta::json_null;
 
 /// (table, column of sta_observations, referenced stream table)
 const STREAMS: [(&str, &str, &str); 2] = [
@@ -129,12 +130,11 @@ pub(crate) fn m0005_sensorthings_latest_values(b: Backend) -> Vec<String> {
     let mut out = Vec::new();
     for (t, _, _) in STREAMS {
         for c in COPIED {
+            // The column types of sta_observations (migration 2), all nullable here.
             let def = match c {
-                "result_number" => col(c).double().null().take(),
-                "result_string" => col(c).text().null().take(),
-                "result_json" | "result_quality" | "parameters" => {
-                    col(c).json_binary().null().take()
-                }
+                "result_number" => double_null(c),
+                "result_string" => text_null(c),
+                "result_json" | "result_quality" | "parameters" => json_null(c),
                 _ => big_null(c),
             };
             out.push(sql(
